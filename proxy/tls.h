@@ -1,0 +1,67 @@
+/*
+ * tls.h - BoringSSL glue: the shared SSL_CTX and TLS over memory BIOs.
+ *
+ * Sessions never give BoringSSL a socket: ciphertext read from the client
+ * is fed in with tls_feed(), and ciphertext BoringSSL produces is taken
+ * out with tls_take() and written by the session, so nothing ever blocks.
+ */
+#ifndef STARTTLSD_TLS_H
+#define STARTTLSD_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "buf.h"
+#include "config.h"
+
+/*
+ * Build the server SSL_CTX from cfg's [tls] section: TLS 1.2 and 1.3,
+ * certificate chain and key checked against each other, session cache and
+ * tickets on. Returns NULL with "FILE:LINE: message" in err.
+ */
+SSL_CTX *tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
+
+/* One TLS connection over memory BIOs. */
+struct tls {
+	SSL *ssl;	/* NULL until tls_start() */
+	BIO *rbio;	/* ciphertext from the network, read by BoringSSL */
+	BIO *wbio;	/* ciphertext written by BoringSSL, for the network */
+	int done;	/* handshake completed */
+};
+
+/* Create the server-side connection. Returns 0, or -1. */
+int tls_start(struct tls *t, SSL_CTX *ctx);
+
+/* Free the connection; safe on a zeroed or already freed struct. */
+void tls_free(struct tls *t);
+
+/* Hand ciphertext read from the network to BoringSSL. Returns 0 or -1. */
+int tls_feed(struct tls *t, const char *p, size_t n);
+
+/* Move the ciphertext BoringSSL wants sent into out. Returns 0 or -1. */
+int tls_take(struct tls *t, struct buf *out);
+
+/* Bytes of ciphertext fed in and not yet consumed by BoringSSL. */
+size_t tls_unread(struct tls *t);
+
+/* Drive the handshake: 1 done, 0 needs more input, -1 failed. */
+int tls_handshake(struct tls *t);
+
+/*
+ * Decrypt into p[0..n): returns bytes (> 0), 0 if more input is needed,
+ * TLS_EOF if the peer sent close_notify, or -1 on error.
+ */
+#define TLS_EOF (-2)
+int tls_read(struct tls *t, char *p, size_t n);
+
+/* Encrypt p[0..n) (all of it). Returns 0 or -1. */
+int tls_write(struct tls *t, const char *p, size_t n);
+
+/* Queue a close_notify alert. */
+void tls_close_notify(struct tls *t);
+
+/* The last BoringSSL error as text (thread-local queue), into buf. */
+const char *tls_error(char *buf, size_t len);
+
+#endif

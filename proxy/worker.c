@@ -1,0 +1,155 @@
+/* worker.c - one event loop thread with its own listening sockets; see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+
+int
+worker_bind(const struct listener_conf *lc, char *err, size_t errlen)
+{
+	int fd, one = 1;
+	socklen_t len = lc->listen.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if ((fd = socket(lc->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		goto err;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto err;
+	if (lc->listen.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		goto err;
+	if (bind(fd, (const struct sockaddr *)&lc->listen, len) != 0)
+		goto err;
+	return fd;
+err:
+	snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name, lc->listen_str, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct worker *w = server->loop->data;
+	const struct listener_conf *lc = server->data;
+
+	if (status < 0) {
+		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", lc->name, uv_strerror(status));
+		return;
+	}
+	if (w->stopping)
+		return;
+	if (session_start(w, lc, server) != 0)
+		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
+}
+
+void
+worker_session_gone(struct worker *w, struct session *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	if (w->stopping && w->nsessions == 0) {
+		uv_close((uv_handle_t *)&w->stop_async, NULL);
+		uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+	}
+}
+
+/* shutdown_timeout expired: end every remaining session with a 421. */
+static void
+on_shutdown_deadline(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	struct session *s, *next;
+
+	log_event(LOG_INFO, "shutdown_deadline", "worker=%d sessions=%u", w->index, w->nsessions);
+	for (s = w->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_shutdown(s);
+	}
+}
+
+static void
+on_stop(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	size_t i;
+
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	for (i = 0; i < w->cfg->nlisteners; i++)
+		uv_close((uv_handle_t *)&w->listeners[i], NULL);
+	if (w->nsessions == 0) {
+		uv_close((uv_handle_t *)&w->stop_async, NULL);
+		uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+		return;
+	}
+	log_event(LOG_INFO, "draining", "worker=%d sessions=%u timeout_ms=%llu", w->index, w->nsessions,
+	    (unsigned long long)w->cfg->shutdown_timeout_ms);
+	uv_timer_start(&w->shutdown_timer, on_shutdown_deadline, w->cfg->shutdown_timeout_ms, 0);
+}
+
+static void
+run(void *arg)
+{
+	struct worker *w = arg;
+
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int
+worker_start(struct worker *w)
+{
+	size_t i;
+	int r;
+
+	if (uv_loop_init(&w->loop) != 0)
+		return -1;
+	w->loop.data = w;
+	if ((w->listeners = calloc(w->cfg->nlisteners, sizeof(*w->listeners))) == NULL)
+		return -1;
+	uv_async_init(&w->loop, &w->stop_async, on_stop);
+	w->stop_async.data = w;
+	uv_timer_init(&w->loop, &w->shutdown_timer);
+	w->shutdown_timer.data = w;
+	for (i = 0; i < w->cfg->nlisteners; i++) {
+		uv_tcp_init(&w->loop, &w->listeners[i]);
+		w->listeners[i].data = (void *)&w->cfg->listeners[i];
+		if ((r = uv_tcp_open(&w->listeners[i], w->fds[i])) != 0 ||
+		    (r = uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection)) != 0) {
+			log_event(LOG_ERROR, "listen_error", "listener=%s error=\"%s\"", w->cfg->listeners[i].name,
+			    uv_strerror(r));
+			return -1;
+		}
+	}
+	return uv_thread_create(&w->thread, run, w) == 0 ? 0 : -1;
+}
+
+void
+worker_stop(struct worker *w)
+{
+	uv_async_send(&w->stop_async);
+}
+
+void
+worker_join(struct worker *w)
+{
+	uv_thread_join(&w->thread);
+	if (uv_loop_close(&w->loop) != 0)
+		log_event(LOG_ERROR, "leak", "worker=%d error=\"loop closed with live handles\"", w->index);
+	free(w->listeners);
+	w->listeners = NULL;
+}

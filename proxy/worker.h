@@ -1,0 +1,55 @@
+/*
+ * worker.h - one event-loop thread. Each worker has its own SO_REUSEPORT
+ * listening socket per listener, so the kernel spreads connections over
+ * workers and a session never moves between threads. The configuration
+ * and the SSL_CTX are shared read-only.
+ */
+#ifndef STARTTLSD_WORKER_H
+#define STARTTLSD_WORKER_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct session;
+
+#define WORKER_READ_BUF (64 * 1024)
+
+struct worker {
+	int index;			/* 0..workers-1, for logs */
+	uv_loop_t loop;			/* this thread's loop */
+	uv_thread_t thread;
+	const struct config *cfg;	/* shared, read-only */
+	SSL_CTX *ssl_ctx;		/* shared; BoringSSL makes it thread-safe */
+	int *fds;			/* bound listening sockets, one per listener */
+	uv_tcp_t *listeners;		/* their libuv handles */
+	uv_async_t stop_async;		/* main thread -> worker: begin shutdown */
+	uv_timer_t shutdown_timer;	/* shutdown_timeout deadline */
+	int stopping;			/* shutdown has begun */
+	struct session *sessions;	/* live sessions (doubly linked) */
+	unsigned nsessions;
+	char readbuf[WORKER_READ_BUF];	/* every read on this loop lands here first */
+};
+
+/*
+ * Create and bind one listening socket for lc (SO_REUSEPORT, so every worker
+ * binds the same address). Returns the fd, or -1 with a message in err.
+ */
+int worker_bind(const struct listener_conf *lc, char *err, size_t errlen);
+
+/* Start a worker thread on already bound sockets fds[nlisteners]. Returns 0 or -1. */
+int worker_start(struct worker *w);
+
+/* Ask a worker to shut down (thread-safe). */
+void worker_stop(struct worker *w);
+
+/* Wait for the worker thread to finish. */
+void worker_join(struct worker *w);
+
+/* A session ended and freed itself: unlink it. */
+void worker_session_gone(struct worker *w, struct session *s);
+
+#endif
