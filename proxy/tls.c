@@ -1,6 +1,7 @@
 /* tls.c - BoringSSL context and memory-BIO connections; see tls.h. */
 #include "tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,6 +46,20 @@ select_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in, u
 	return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+/* Say plainly when a file cannot be opened, rather than BoringSSL's code. */
+static int
+readable(const char *file, const char *cfgpath, int line, const char *what, char *err, size_t errlen)
+{
+	FILE *f = fopen(file, "r");
+
+	if (f != NULL) {
+		fclose(f);
+		return 1;
+	}
+	snprintf(err, errlen, "%s:%d: cannot read %s %s: %s", cfgpath, line, what, file, strerror(errno));
+	return 0;
+}
+
 SSL_CTX *
 tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
@@ -61,6 +76,9 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
+	if (!readable(cfg->tls.certificate, cfg->path, cfg->tls.certificate_line, "certificate", err, errlen) ||
+	    !readable(cfg->tls.key, cfg->path, cfg->tls.key_line, "key", err, errlen))
+		goto err;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls.certificate) != 1) {
 		snprintf(err, errlen, "%s:%d: certificate %s: %s", cfg->path, cfg->tls.certificate_line,
 		    cfg->tls.certificate, tls_error(e, sizeof(e)));

@@ -1,0 +1,38 @@
+# A thin wrapper for humans; the build itself is CMake + Ninja.
+#   make run    install dependencies, build, start starttlsd + a demo backend on loopback
+#   make test   install dependencies, build, run every test (what CI runs)
+BUILD      ?= build
+BUILD_SAN  ?= build-asan
+CMAKE_ARGS ?=
+
+.PHONY: all deps build build-asan run test test-unit test-asan fuzz bench clean
+
+all: build
+
+deps:
+	@tools/install-deps
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DSTARTTLSD_WERROR=ON $(CMAKE_ARGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD_SAN)/build.ninja:
+	cmake -S . -B $(BUILD_SAN) -G Ninja -DSTARTTLSD_WERROR=ON -DSTARTTLSD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+
+build-asan: deps $(BUILD_SAN)/build.ninja
+	ninja -C $(BUILD_SAN)
+
+run: build
+	@tools/dev-run $(BUILD)/starttlsd
+
+# Every test: unit + integration on the normal build, then the same suite on
+# the AddressSanitizer/UBSan build, then a short run of every fuzzer.
+test: build build-asan
+	cd $(BUILD) && ctest --output-on-failure
+	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
