@@ -326,7 +326,7 @@ start_tls_when_idle(struct session *s)
 static int
 skip_line(struct session *s)
 {
-	const char *lf = memchr(buf_head(&s->cin), '\n', buf_pending(&s->cin));
+	const char *lf = buf_pending(&s->cin) ? memchr(buf_head(&s->cin), '\n', buf_pending(&s->cin)) : NULL;
 
 	if (lf == NULL) {
 		buf_clear(&s->cin);

@@ -27,7 +27,7 @@ static const struct {
 size_t
 smtp_line_len(const char *p, size_t len, size_t *termlen)
 {
-	const char *lf = memchr(p, '\n', len);
+	const char *lf = len > 0 ? memchr(p, '\n', len) : NULL;
 
 	if (lf == NULL)
 		return 0;
@@ -80,6 +80,8 @@ smtp_verb_name(enum smtp_verb verb)
 int
 smtp_line_has_ctl(const char *line, size_t len)
 {
+	if (len == 0)
+		return 0;
 	return memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL ||
 	    memchr(line, '\0', len) != NULL;
 }
