@@ -13,6 +13,10 @@ import subprocess
 import tempfile
 import threading
 import time
+import warnings
+
+# Tests close what matters explicitly; unclosed-socket chatter hides real failures.
+warnings.simplefilter("ignore", ResourceWarning)
 
 BIN = os.environ.get("STARTTLSD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "starttlsd")

@@ -285,18 +285,64 @@ class BackendDownTest(unittest.TestCase):
             proxy.wait_log("reason=backend_connect_failed")
 
     def test_backend_connect_timeout_gives_421(self):
-        # A listener with a full backlog that never accepts: connect hangs.
-        # Simpler and deterministic: an unroutable port is not available here,
-        # so use a backend that accepts but we time out on greeting instead.
-        def script(conn):
-            time.sleep(3)
-        with ScriptedBackend(script=script) as backend, \
-                Proxy(backend.port, extra_listener="idle_timeout = 500ms") as proxy:
+        # A backend whose accept queue is full and never accepts: Linux drops
+        # further SYNs, so starttlsd's connect hangs until connect_timeout.
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(0)
+        fillers = []
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(lsock.getsockname())
+            fillers.append(f)
+        time.sleep(0.2)
+        try:
+            with Proxy(lsock.getsockname()[1], extra_listener="connect_timeout = 700ms") as proxy:
+                c = Client(proxy.port)
+                t0 = time.time()
+                code, raw = c.reply()
+                self.assertEqual(code, 421, raw)
+                self.assertIn(b"4.4.1", raw)
+                self.assertGreater(time.time() - t0, 0.5)
+                self.assertTrue(c.closed())
+                proxy.wait_log("reason=backend_connect_timeout")
+        finally:
+            for f in fillers:
+                f.close()
+            lsock.close()
+
+    def test_idle_timeout_gives_421(self):
+        with ScriptedBackend() as backend, Proxy(backend.port, extra_listener="idle_timeout = 500ms") as proxy:
             c = Client(proxy.port)
-            code, raw = c.reply()
+            self.assertEqual(c.reply()[0], 220)
+            code, raw = c.reply()  # wait without sending anything
             self.assertEqual(code, 421)
+            self.assertIn(b"4.4.2", raw)
             self.assertTrue(c.closed())
             proxy.wait_log("reason=idle_timeout")
+
+    def test_handshake_timeout_closes(self):
+        with ScriptedBackend() as backend, \
+                Proxy(backend.port, extra_listener="handshake_timeout = 500ms") as proxy:
+            c = Client(proxy.port)
+            c.reply()
+            c.cmd("EHLO a")
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            # never send a ClientHello
+            self.assertTrue(c.closed(timeout=5))
+            proxy.wait_log("reason=tls_handshake_timeout")
+
+    def test_garbage_handshake_is_logged_and_closed(self):
+        with ScriptedBackend() as backend, Proxy(backend.port) as proxy:
+            c = Client(proxy.port)
+            c.reply()
+            self.assertEqual(c.cmd("STARTTLS")[0], 220)
+            c.send(b"this is not a TLS ClientHello\r\n" * 4)
+            self.assertTrue(c.closed(timeout=5))
+            proxy.wait_log("reason=tls_handshake_failed")
+            self.assertIn("event=tls_error", proxy.log())
+            self.assertNotIn(b"not a TLS", backend.conns[0].received)
 
 
 if __name__ == "__main__":
