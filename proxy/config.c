@@ -15,7 +15,13 @@
 
 #define MAX_WORKERS 256
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_TLS, SEC_LISTENER };
+enum section { SEC_NONE, SEC_GLOBAL, SEC_TLS, SEC_TLS_NAMED, SEC_LISTENER };
+
+/* Bit masks of the sections a key may appear in. */
+#define IN_GLOBAL (1u << SEC_GLOBAL)
+#define IN_TLS (1u << SEC_TLS)
+#define IN_TLS_NAMED (1u << SEC_TLS_NAMED)
+#define IN_LISTENER (1u << SEC_LISTENER)
 
 /* Parser state shared by the inih callbacks. */
 struct parse {
@@ -29,6 +35,7 @@ struct parse {
 	enum section sec;		/* SEC_NONE before the first header */
 	char section[128];		/* its name, for messages */
 	struct listener_conf *lc;	/* the current listener, in SEC_LISTENER */
+	struct tls_conf *tc;		/* the current TLS section, in SEC_TLS / SEC_TLS_NAMED */
 	unsigned long long seen;	/* bit i: keys[i] was set in this section */
 };
 
@@ -263,32 +270,232 @@ set_tls_mode(struct parse *p, void *field, const char *v, const char **why)
 }
 
 
-/* Every key: its section, name, setter and where it goes. */
+static int
+set_yesno(struct parse *p, void *field, const char *v, const char **why)
+{
+	(void)p;
+	if (strcmp(v, "yes") == 0)
+		*(int *)field = 1;
+	else if (strcmp(v, "no") == 0)
+		*(int *)field = 0;
+	else {
+		*why = "must be yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+/* Match v against names[] and store its index as an int-sized enum. */
+static int
+set_choice(void *field, const char *v, const char *const *names, const char **why, const char *msg)
+{
+	int i;
+
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*(int *)field = i;
+			return 0;
+		}
+	}
+	*why = msg;
+	return -1;
+}
+
+static int
+set_auth_before_tls(struct parse *p, void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "hide", "allow", NULL };
+
+	(void)p;
+	return set_choice(field, v, names, why, "must be hide or allow");
+}
+
+static int
+set_bare_newline(struct parse *p, void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "normalize", "reject", NULL };
+
+	(void)p;
+	return set_choice(field, v, names, why, "must be normalize or reject");
+}
+
+static int
+set_identity(struct parse *p, void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "none", "xclient", "proxy_v1", "proxy_v2", NULL };
+
+	(void)p;
+	return set_choice(field, v, names, why, "must be none, xclient, proxy_v1 or proxy_v2");
+}
+
+static int
+set_verify_client(struct parse *p, void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "none", "optional", "require", NULL };
+
+	(void)p;
+	return set_choice(field, v, names, why, "must be none, optional or require");
+}
+
+static int
+set_tls_version(struct parse *p, void *field, const char *v, const char **why)
+{
+	(void)p;
+	if (strcmp(v, "1.2") == 0)
+		*(int *)field = 0x0303;
+	else if (strcmp(v, "1.3") == 0)
+		*(int *)field = 0x0304;
+	else {
+		*why = "must be 1.2 or 1.3";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_count(struct parse *p, void *field, const char *v, const char **why)
+{
+	char *end;
+	unsigned long n;
+
+	(void)p;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 10000000) {
+		*why = "must be a whole number (0 to 10000000)";
+		return -1;
+	}
+	*(unsigned *)field = (unsigned)n;
+	return 0;
+}
+
+static int
+set_size(struct parse *p, void *field, const char *v, const char **why)
+{
+	(void)p;
+	if (config_parse_size(v, field) != 0) {
+		*why = "must be a number (k or m suffix allowed)";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_data_line_length(struct parse *p, void *field, const char *v, const char **why)
+{
+	size_t n;
+
+	(void)p;
+	if (config_parse_size(v, &n) != 0 || (n != 0 && n < 80) || n > 1024 * 1024) {
+		*why = "must be 0 (no limit) or a size from 80 to 1m";
+		return -1;
+	}
+	*(size_t *)field = n;
+	return 0;
+}
+
+/* An IP address without a port: a.b.c.d, ipv6 or [ipv6]. */
+static int
+set_ip(struct parse *p, void *field, const char *v, const char **why)
+{
+	struct sockaddr_storage *ss = field;
+	char host[64];
+	size_t n = strlen(v);
+
+	(void)p;
+	memset(ss, 0, sizeof(*ss));
+	if (n >= sizeof(host) + 2)
+		goto bad;
+	if (v[0] == '[' && n > 2 && v[n - 1] == ']') {
+		memcpy(host, v + 1, n - 2);
+		host[n - 2] = '\0';
+	} else {
+		memcpy(host, v, n + 1);
+	}
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		return 0;
+	}
+bad:
+	*why = "is not an IP address";
+	return -1;
+}
+
+/* Every key: the sections it may appear in, its name, setter and where it goes. */
 static const struct key {
-	enum section sec;
+	unsigned in;		/* IN_* mask */
 	const char *name;
 	setter_fn *set;
 	size_t off;		/* offset in struct config / tls_conf / listener_conf */
 	size_t line_off;	/* offset of an int recording the line, or 0 */
 } keys[] = {
-	{ SEC_GLOBAL, "workers", set_workers, offsetof(struct config, workers), 0 },
-	{ SEC_GLOBAL, "log_level", set_log_level, offsetof(struct config, log_level), 0 },
-	{ SEC_GLOBAL, "shutdown_timeout", set_duration, offsetof(struct config, shutdown_timeout_ms), 0 },
-	{ SEC_TLS, "certificate", set_string, offsetof(struct tls_conf, certificate),
-	  offsetof(struct tls_conf, certificate_line) },
-	{ SEC_TLS, "key", set_string, offsetof(struct tls_conf, key), offsetof(struct tls_conf, key_line) },
-	{ SEC_LISTENER, "listen", set_addr, offsetof(struct listener_conf, listen),
+#define G(name, set, field) { IN_GLOBAL, name, set, offsetof(struct config, field), 0 }
+#define T(in, name, set, field, line) { in, name, set, offsetof(struct tls_conf, field), line }
+#define L(name, set, field) { IN_LISTENER, name, set, offsetof(struct listener_conf, field), 0 }
+	G("workers", set_workers, workers),
+	G("log_level", set_log_level, log_level),
+	G("shutdown_timeout", set_duration, shutdown_timeout_ms),
+	G("max_connections", set_count, max_connections),
+	G("user", set_string, user),
+	G("group", set_string, group),
+	G("chroot", set_string, chroot),
+	G("allow_root", set_yesno, allow_root),
+	T(IN_TLS | IN_TLS_NAMED, "certificate", set_string, certificate, offsetof(struct tls_conf, certificate_line)),
+	T(IN_TLS | IN_TLS_NAMED, "key", set_string, key, offsetof(struct tls_conf, key_line)),
+	T(IN_TLS_NAMED, "server_names", set_string, server_names, offsetof(struct tls_conf, server_names_line)),
+	T(IN_TLS, "min_version", set_tls_version, min_version, 0),
+	T(IN_TLS, "ciphers", set_string, ciphers, offsetof(struct tls_conf, ciphers_line)),
+	T(IN_TLS, "groups", set_string, groups, offsetof(struct tls_conf, groups_line)),
+	T(IN_TLS, "session_tickets", set_yesno, session_tickets, 0),
+	T(IN_TLS, "ticket_key_file", set_string, ticket_key_file, offsetof(struct tls_conf, ticket_key_file_line)),
+	T(IN_TLS, "session_cache_size", set_size, session_cache_size, 0),
+	T(IN_TLS, "session_lifetime", set_duration, session_lifetime_ms, 0),
+	T(IN_TLS, "verify_client", set_verify_client, verify_client, 0),
+	T(IN_TLS, "ca_file", set_string, ca_file, offsetof(struct tls_conf, ca_file_line)),
+	{ IN_LISTENER, "listen", set_addr, offsetof(struct listener_conf, listen),
 	  offsetof(struct listener_conf, listen_line) },
-	{ SEC_LISTENER, "backend", set_addr, offsetof(struct listener_conf, backend), 0 },
-	{ SEC_LISTENER, "tls", set_tls_mode, offsetof(struct listener_conf, tls), 0 },
-	{ SEC_LISTENER, "hostname", set_string, offsetof(struct listener_conf, hostname), 0 },
-	{ SEC_LISTENER, "connect_timeout", set_duration, offsetof(struct listener_conf, connect_timeout_ms), 0 },
-	{ SEC_LISTENER, "handshake_timeout", set_duration, offsetof(struct listener_conf, handshake_timeout_ms), 0 },
-	{ SEC_LISTENER, "idle_timeout", set_duration, offsetof(struct listener_conf, idle_timeout_ms), 0 },
-	{ SEC_LISTENER, "data_timeout", set_duration, offsetof(struct listener_conf, data_timeout_ms), 0 },
-	{ SEC_LISTENER, "max_line_length", set_line_length, offsetof(struct listener_conf, max_line_length), 0 },
-	{ SEC_LISTENER, "max_reply_length", set_line_length, offsetof(struct listener_conf, max_reply_length), 0 },
+	L("backend", set_addr, backend),
+	L("tls", set_tls_mode, tls),
+	L("hostname", set_string, hostname),
+	L("connect_timeout", set_duration, connect_timeout_ms),
+	L("handshake_timeout", set_duration, handshake_timeout_ms),
+	L("idle_timeout", set_duration, idle_timeout_ms),
+	L("data_timeout", set_duration, data_timeout_ms),
+	L("session_timeout", set_duration, session_timeout_ms),
+	L("max_line_length", set_line_length, max_line_length),
+	L("max_reply_length", set_line_length, max_reply_length),
+	L("max_data_line_length", set_data_line_length, max_data_line_length),
+	L("require_tls", set_yesno, require_tls),
+	L("auth_before_tls", set_auth_before_tls, auth_before_tls),
+	L("bare_newline", set_bare_newline, bare_newline),
+	L("max_errors", set_count, max_errors),
+	L("max_connections_per_ip", set_count, max_connections_per_ip),
+	L("backend_identity", set_identity, backend_identity),
+	L("source_address", set_ip, source_address),
+	L("add_received", set_yesno, add_received),
+	L("accept_proxy", set_yesno, accept_proxy),
+	{ IN_LISTENER, "proxy_trusted", set_string, offsetof(struct listener_conf, proxy_trusted),
+	  offsetof(struct listener_conf, proxy_trusted_line) },
+#undef G
+#undef T
+#undef L
 };
+
+static void
+tls_defaults(struct tls_conf *tc, int line)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->present = 1;
+	tc->line = line;
+	tc->min_version = 0x0303;
+	tc->session_tickets = 1;
+	tc->session_cache_size = 20480;
+	tc->session_lifetime_ms = 2 * 3600 * 1000;
+}
 
 /* Start a new section; returns 0 (inih "error") on failure. */
 static int
@@ -302,6 +509,7 @@ begin_section(struct parse *p, const char *section)
 	snprintf(p->section, sizeof(p->section), "%s", section);
 	p->seen = 0;
 	p->lc = NULL;
+	p->tc = NULL;
 	p->sec = SEC_NONE;
 	if (strcmp(section, "global") == 0) {
 		p->sec = SEC_GLOBAL;
@@ -310,14 +518,37 @@ begin_section(struct parse *p, const char *section)
 	if (strcmp(section, "tls") == 0) {
 		p->sec = SEC_TLS;
 		if (cfg->tls.present)
-			return fail(p, p->lineno, "duplicate section [tls]");
-		cfg->tls.present = 1;
-		cfg->tls.line = p->lineno;
+			return fail(p, p->lineno, "duplicate section [tls] (first at line %d)", cfg->tls.line);
+		tls_defaults(&cfg->tls, p->lineno);
+		p->tc = &cfg->tls;
+		return 1;
+	}
+	if (strncmp(section, "tls ", 4) == 0) {
+		struct tls_conf *tc;
+		name = section + 4;
+		while (*name == ' ')
+			name++;
+		if (*name == '\0')
+			return fail(p, p->lineno, "[tls NAME] needs a name");
+		for (i = 0; i < cfg->nnamed_tls; i++)
+			if (strcmp(cfg->named_tls[i].name, name) == 0)
+				return fail(p, p->lineno, "duplicate section [tls %s] (first at line %d)", name,
+				    cfg->named_tls[i].line);
+		if ((tc = realloc(cfg->named_tls, (cfg->nnamed_tls + 1) * sizeof(*tc))) == NULL)
+			return fail(p, p->lineno, "out of memory");
+		cfg->named_tls = tc;
+		tc = &cfg->named_tls[cfg->nnamed_tls];
+		tls_defaults(tc, p->lineno);
+		if ((tc->name = strdup(name)) == NULL)
+			return fail(p, p->lineno, "out of memory");
+		cfg->nnamed_tls++;
+		p->tc = tc;
+		p->sec = SEC_TLS_NAMED;
 		return 1;
 	}
 	if (strncmp(section, "listener ", 9) != 0)
-		return fail(p, p->lineno, "unknown section [%s] (expected [global], [tls] or [listener NAME])",
-		    section);
+		return fail(p, p->lineno,
+		    "unknown section [%s] (expected [global], [tls], [tls NAME] or [listener NAME])", section);
 	name = section + 9;
 	while (*name == ' ')
 		name++;
@@ -344,6 +575,10 @@ begin_section(struct parse *p, const char *section)
 	lc->data_timeout_ms = 600 * 1000;
 	lc->max_line_length = 512;
 	lc->max_reply_length = 64 * 1024;
+	lc->max_data_line_length = 1000;
+	lc->session_timeout_ms = 3600 * 1000;
+	lc->max_errors = 20;
+	lc->max_connections_per_ip = 50;
 	p->lc = lc;
 	p->sec = SEC_LISTENER;
 	return 1;
@@ -362,12 +597,18 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	if (p->sec == SEC_NONE)
 		return fail(p, p->lineno, "key '%s' outside any section", name);
-	base = p->sec == SEC_GLOBAL ? (char *)p->cfg : p->sec == SEC_TLS ? (char *)&p->cfg->tls : (char *)p->lc;
+	base = p->sec == SEC_GLOBAL ? (char *)p->cfg : p->sec == SEC_LISTENER ? (char *)p->lc : (char *)p->tc;
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (keys[i].sec == p->sec && strcmp(keys[i].name, name) == 0)
+		if ((keys[i].in & (1u << p->sec)) && strcmp(keys[i].name, name) == 0)
 			break;
-	if (i == sizeof(keys) / sizeof(keys[0]))
+	if (i == sizeof(keys) / sizeof(keys[0])) {
+		if (p->sec == SEC_TLS_NAMED)
+			for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+				if ((keys[i].in & IN_TLS) && strcmp(keys[i].name, name) == 0)
+					return fail(p, p->lineno, "'%s' is only allowed in [tls], not in [%s]", name,
+					    p->section);
 		return fail(p, p->lineno, "unknown key '%s' in [%s]", name, p->section);
+	}
 	if (p->seen & (1ULL << i))
 		return fail(p, p->lineno, "duplicate key '%s' in [%s]", name, p->section);
 	p->seen |= 1ULL << i;
@@ -441,6 +682,47 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	    ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
 }
 
+/* Number of space-separated words in s. */
+static size_t
+count_words(const char *s)
+{
+	size_t n = 0;
+
+	while (*s) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		n++;
+		while (*s && *s != ' ' && *s != '\t')
+			s++;
+	}
+	return n;
+}
+
+static int
+validate_tls(struct parse *p, const struct tls_conf *tc)
+{
+	char sec[140];
+	size_t nc, nk;
+
+	snprintf(sec, sizeof(sec), tc->name ? "[tls %s]" : "[tls]", tc->name);
+	if (tc->certificate == NULL)
+		return fail(p, tc->line, "%s has no 'certificate'", sec);
+	if (tc->key == NULL)
+		return fail(p, tc->line, "%s has no 'key'", sec);
+	nc = count_words(tc->certificate);
+	nk = count_words(tc->key);
+	if (nc != nk)
+		return fail(p, tc->key_line, "%s lists %zu certificate(s) but %zu key(s): give one key per certificate",
+		    sec, nc, nk);
+	if (nc > 4)
+		return fail(p, tc->certificate_line, "%s: at most 4 certificates (e.g. one ECDSA and one RSA)", sec);
+	if (tc->name != NULL && tc->server_names == NULL)
+		return fail(p, tc->line, "%s has no 'server_names'", sec);
+	return 1;
+}
+
 /* Checks that need the whole file: required keys, duplicates, defaults. */
 static int
 validate(struct parse *p)
@@ -464,6 +746,8 @@ validate(struct parse *p)
 			if (same_addr(&lc->listen, &cfg->listeners[j].listen))
 				return fail(p, lc->listen_line, "listen address %s is already used by [listener %s]",
 				    lc->listen_str, cfg->listeners[j].name);
+		if (lc->accept_proxy && lc->proxy_trusted == NULL)
+			return fail(p, lc->line, "[listener %s] has accept_proxy = yes but no proxy_trusted", lc->name);
 		if (lc->hostname == NULL) {
 			if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
 				snprintf(host, sizeof(host), "localhost");
@@ -472,12 +756,15 @@ validate(struct parse *p)
 				return fail(p, lc->line, "out of memory");
 		}
 	}
-	if (cfg->tls.present) {
-		if (cfg->tls.certificate == NULL)
-			return fail(p, cfg->tls.line, "[tls] has no 'certificate'");
-		if (cfg->tls.key == NULL)
-			return fail(p, cfg->tls.line, "[tls] has no 'key'");
-	}
+	if (cfg->tls.present && !validate_tls(p, &cfg->tls))
+		return 0;
+	for (i = 0; i < cfg->nnamed_tls; i++)
+		if (!validate_tls(p, &cfg->named_tls[i]))
+			return 0;
+	if (cfg->tls.verify_client != VERIFY_NONE && cfg->tls.ca_file == NULL)
+		return fail(p, cfg->tls.line, "verify_client needs ca_file (the CAs that sign client certificates)");
+	if (cfg->group != NULL && cfg->user == NULL)
+		return fail(p, 1, "group is set but user is not");
 	if (cfg->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cfg->workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
@@ -500,6 +787,7 @@ config_parse_string(const char *text, const char *path, char *err, size_t errlen
 	}
 	cfg->log_level = LOG_INFO;
 	cfg->shutdown_timeout_ms = 30 * 1000;
+	cfg->max_connections = 10000;
 	p.cfg = cfg;
 	p.text = text;
 	p.err = err;
@@ -565,6 +853,19 @@ err:
 	return NULL;
 }
 
+static void
+tls_conf_free(struct tls_conf *tc)
+{
+	free(tc->name);
+	free(tc->certificate);
+	free(tc->key);
+	free(tc->server_names);
+	free(tc->ciphers);
+	free(tc->groups);
+	free(tc->ticket_key_file);
+	free(tc->ca_file);
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -575,10 +876,16 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nlisteners; i++) {
 		free(cfg->listeners[i].name);
 		free(cfg->listeners[i].hostname);
+		free(cfg->listeners[i].proxy_trusted);
 	}
 	free(cfg->listeners);
-	free(cfg->tls.certificate);
-	free(cfg->tls.key);
+	tls_conf_free(&cfg->tls);
+	for (i = 0; i < cfg->nnamed_tls; i++)
+		tls_conf_free(&cfg->named_tls[i]);
+	free(cfg->named_tls);
+	free(cfg->user);
+	free(cfg->group);
+	free(cfg->chroot);
 	free(cfg->path);
 	free(cfg);
 }

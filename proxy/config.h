@@ -16,6 +16,11 @@ enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
+enum auth_before_tls { AUTH_HIDE = 0, AUTH_ALLOW };
+enum bare_newline_conf { BARE_NORMALIZE = 0, BARE_REJECT };
+enum backend_identity { IDENTITY_NONE = 0, IDENTITY_XCLIENT, IDENTITY_PROXY_V1, IDENTITY_PROXY_V2 };
+enum verify_client { VERIFY_NONE = 0, VERIFY_OPTIONAL, VERIFY_REQUIRE };
+
 /* One [listener NAME] section. */
 struct listener_conf {
 	char *name;			/* NAME from the section header */
@@ -33,16 +38,54 @@ struct listener_conf {
 	uint64_t data_timeout_ms;	/* data_timeout = 600s */
 	size_t max_line_length;		/* max_line_length = 512 (command line, CRLF included) */
 	size_t max_reply_length;	/* max_reply_length = 64k (one whole backend reply) */
+	size_t max_data_line_length;	/* max_data_line_length = 1000 (DATA text line, CRLF incl.; 0 = no limit) */
+	uint64_t session_timeout_ms;	/* session_timeout = 1h (whole session deadline; 0 = none) */
+
+	/* Policy (issue: security). */
+	int require_tls;		/* require_tls = no */
+	enum auth_before_tls auth_before_tls;	/* auth_before_tls = hide */
+	enum bare_newline_conf bare_newline;	/* bare_newline = normalize */
+	unsigned max_errors;		/* max_errors = 20 */
+	unsigned max_connections_per_ip;/* max_connections_per_ip = 50 (0 = no limit) */
+
+	/* The client's identity towards the backend. */
+	enum backend_identity backend_identity;	/* backend_identity = none */
+	struct sockaddr_storage source_address;	/* source_address = (family 0: unset) */
+	int add_received;		/* add_received = no */
+	int accept_proxy;		/* accept_proxy = no: inbound PROXY header */
+	char *proxy_trusted;		/* proxy_trusted = CIDR list (required with accept_proxy) */
+	int proxy_trusted_line;
 };
 
-/* The [tls] section. */
+/*
+ * The [tls] section (the default certificate and all TLS policy), and each
+ * [tls NAME] section (a certificate chosen by SNI; only certificate, key
+ * and server_names are allowed there).
+ */
 struct tls_conf {
 	int present;			/* the section exists */
 	int line;			/* line of the section header */
-	char *certificate;		/* certificate = PEM chain, leaf first */
+	char *name;			/* NAME of [tls NAME]; NULL for [tls] */
+	char *certificate;		/* certificate = PEM chain(s), leaf first; several space-separated */
 	int certificate_line;
-	char *key;			/* key = PEM private key */
+	char *key;			/* key = PEM private key(s), one per certificate, same order */
 	int key_line;
+	char *server_names;		/* server_names = a.example b.example ([tls NAME] only) */
+	int server_names_line;
+	/* Policy: [tls] only. */
+	int min_version;		/* min_version = 1.2 -> 0x0303; 1.3 -> 0x0304 */
+	char *ciphers;			/* ciphers = TLS 1.2 cipher list (BoringSSL syntax) */
+	int ciphers_line;
+	char *groups;			/* groups = X25519:P-256:P-384 */
+	int groups_line;
+	int session_tickets;		/* session_tickets = yes */
+	char *ticket_key_file;		/* ticket_key_file = path: shared keys, 48 bytes each */
+	int ticket_key_file_line;
+	size_t session_cache_size;	/* session_cache_size = 20480 (0 = no cache) */
+	uint64_t session_lifetime_ms;	/* session_lifetime = 2h */
+	enum verify_client verify_client;	/* verify_client = none */
+	char *ca_file;			/* ca_file = PEM CAs for client certificates */
+	int ca_file_line;
 };
 
 struct config {
@@ -50,7 +93,14 @@ struct config {
 	int workers;			/* workers = auto | N (auto resolved to CPU count) */
 	enum log_level log_level;	/* log_level = info */
 	uint64_t shutdown_timeout_ms;	/* shutdown_timeout = 30s */
-	struct tls_conf tls;
+	unsigned max_connections;	/* max_connections = 10000 (all listeners, 0 = no limit) */
+	char *user;			/* user = switch to this user after binding */
+	char *group;			/* group = (default: the user's group) */
+	char *chroot;			/* chroot = directory to chroot into after loading keys */
+	int allow_root;			/* allow_root = no: refuse to run as root without user */
+	struct tls_conf tls;		/* [tls] */
+	struct tls_conf *named_tls;	/* [tls NAME] sections */
+	size_t nnamed_tls;
 	struct listener_conf *listeners;
 	size_t nlisteners;
 };

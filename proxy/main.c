@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "privs.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -112,6 +113,11 @@ main(int argc, char **argv)
 				goto out;
 			}
 		}
+	}
+	/* Sockets are bound and keys are read: root is no longer needed. */
+	if (privs_drop(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
 	}
 	for (i = 0; i < nworkers; i++) {
 		if (worker_start(&workers[i]) != 0) {

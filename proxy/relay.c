@@ -21,6 +21,8 @@
 
 /* Capabilities never shown to clients: starttlsd refuses these commands. */
 static const char *const hidden_caps[] = { "XCLIENT", "XFORWARD", NULL };
+/* Before TLS with auth_before_tls = hide, AUTH is hidden too. */
+static const char *const hidden_caps_before_tls[] = { "XCLIENT", "XFORWARD", "AUTH", NULL };
 
 #define SID(s) ((unsigned long long)(s)->id)
 
@@ -55,6 +57,15 @@ queue_pop(struct session *s)
 	s->qlen--;
 }
 
+/* Send a reply of our own now; a 421 means we close the connection after it. */
+static void
+send_local(struct session *s, const char *text, size_t n)
+{
+	session_to_client(s, text, n);
+	if (n >= 3 && memcmp(text, "421", 3) == 0)
+		session_end(s, s->end_reason ? s->end_reason : "closed_by_proxy", 1);
+}
+
 /* Send the local replies that have reached the head of the queue. */
 static void
 flush_locals(struct session *s)
@@ -63,7 +74,7 @@ flush_locals(struct session *s)
 
 	while (s->qlen > 0 && queue_head(s) == P_LOCAL && !s->closing) {
 		memcpy(&n, buf_head(&s->locals), 2);
-		session_to_client(s, buf_head(&s->locals) + 2, n);
+		send_local(s, buf_head(&s->locals) + 2, n);
 		buf_consume(&s->locals, 2 + (size_t)n);
 		queue_pop(s);
 	}
@@ -93,7 +104,7 @@ reply_local(struct session *s, const char *fmt, ...)
 	memcpy(line + n, "\r\n", 2);
 	len = (uint16_t)(n + 2);
 	if (s->qlen == 0) {
-		session_to_client(s, line, len);
+		send_local(s, line, len);
 		return;
 	}
 	if (buf_append(&s->locals, &len, 2) || buf_append(&s->locals, line, len)) {
@@ -103,8 +114,28 @@ reply_local(struct session *s, const char *fmt, ...)
 	queue_push(s, P_LOCAL);
 }
 
-/* A command starttlsd refuses: counts towards the error budget. */
-#define refuse(s, ...) do { (s)->errors++; reply_local((s), __VA_ARGS__); } while (0)
+/*
+ * A command starttlsd refuses: counts towards the error budget. Past
+ * max_errors, the session ends with a 421 after this reply.
+ */
+#define refuse(s, ...)                                                                         \
+	do {                                                                                  \
+		reply_local((s), __VA_ARGS__);                                                \
+		if (++(s)->errors >= (s)->lc->max_errors && (s)->lc->max_errors > 0)          \
+			close_with_421((s), "too_many_errors", "4.7.0", "Too many errors");   \
+	} while (0)
+
+/* Queue a 421 (in order) and stop reading commands; the session ends once it is sent. */
+static void
+close_with_421(struct session *s, const char *reason, const char *status, const char *text)
+{
+	if (s->cstate == C_DONE)
+		return;
+	log_event(LOG_INFO, "closing", "sid=%016llx reason=%s", SID(s), reason);
+	s->end_reason = reason;
+	s->cstate = C_DONE;
+	reply_local(s, "421 %s %s %s, closing connection", status, s->lc->hostname, text);
+}
 
 static void
 reset_transaction(struct session *s)
@@ -226,10 +257,7 @@ cmd_bdat(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		n = n * 10 + (unsigned)(c->args[i] - '0');
 	if (i == 0 || (i < c->argslen && c->args[i] != ' ') || n >= (1ULL << 40)) {
 		/* We cannot know where the chunk ends: the only safe thing is to stop. */
-		reply_local(s, "421 4.5.4 %s BDAT syntax error, closing connection", s->lc->hostname);
-		s->cstate = C_DONE;
-		if (s->qlen == 0)
-			session_end(s, "bdat_syntax_error", 1);
+		close_with_421(s, "bdat_syntax_error", "4.5.4", "BDAT syntax error");
 		return;
 	}
 	refuse(s, "502 5.5.1 BDAT not supported, use DATA");
@@ -276,6 +304,14 @@ static const struct {
 	{ SMTP_OTHER, cmd_other, 0 },
 };
 
+/* With require_tls, the only commands allowed before STARTTLS (RFC 3207 4). */
+static int
+allowed_before_tls(enum smtp_verb v)
+{
+	return v == SMTP_EHLO || v == SMTP_HELO || v == SMTP_STARTTLS || v == SMTP_NOOP || v == SMTP_RSET ||
+	    v == SMTP_QUIT;
+}
+
 /* One complete command line (terminator not included). */
 static void
 handle_command(struct session *s, const char *line, size_t len)
@@ -293,8 +329,28 @@ handle_command(struct session *s, const char *line, size_t len)
 	}
 	for (i = 0; commands[i].verb != c.verb && commands[i].verb != SMTP_OTHER; i++)
 		;
+	if (s->backend_gone) {
+		/* After a rejected message the backend connection is gone. */
+		if (c.verb == SMTP_QUIT) {
+			reply_local(s, "221 2.0.0 %s Bye", s->lc->hostname);
+			s->cstate = C_DONE;
+			if (s->qlen == 0)
+				session_end(s, "quit", 1);
+			return;
+		}
+		close_with_421(s, "after_rejected_message", "4.3.0", "Connection closed after a rejected message");
+		return;
+	}
 	if (s->need_ehlo && !commands[i].before_ehlo) {
 		refuse(s, "503 5.5.1 Send EHLO or HELO first after STARTTLS");
+		return;
+	}
+	if (s->tls.ssl == NULL && s->lc->require_tls && !allowed_before_tls(c.verb)) {
+		refuse(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
+	if (c.verb == SMTP_AUTH && s->tls.ssl == NULL && s->lc->auth_before_tls == AUTH_HIDE) {
+		refuse(s, "538 5.7.11 Encryption required for requested authentication mechanism");
 		return;
 	}
 	if (log_enabled(LOG_DEBUG))
@@ -370,11 +426,25 @@ take_line(struct session *s, size_t max)
 	return 1;
 }
 
+/*
+ * The message breaks policy (bare_newline = reject, or a line over
+ * max_data_line_length): drop the backend connection so the partial
+ * message can never complete there, and swallow the rest of the DATA.
+ */
+static void
+reject_message(struct session *s, const char *why)
+{
+	log_event(LOG_INFO, "message_rejected", "sid=%016llx reason=%s", SID(s), why);
+	s->msg_rejected = why;
+	s->backend_gone = 1;
+	session_drop_backend(s);
+}
+
 /* C_DATA: stream message content to the backend until the end line. */
 static int
 take_data(struct session *s)
 {
-	struct buf *out = &s->to_backend.pending;
+	struct buf *out = s->msg_rejected ? &s->scratch : &s->to_backend.pending;
 	size_t used = 0, outbefore = buf_pending(out);
 	enum data_result r;
 
@@ -386,12 +456,33 @@ take_data(struct session *s)
 		return 0;
 	}
 	s->msg_size += buf_pending(out) - outbefore;
+	/* data_timeout is per line, so a client trickling bytes cannot hold us. */
+	if (used > 0 && memchr(buf_head(&s->cin), '\n', used) != NULL)
+		session_arm_timer(s);
 	buf_consume(&s->cin, used);
-	session_to_backend(s, "", 0);	/* flush what the filter queued */
-	session_arm_timer(s);
+	if (s->msg_rejected) {
+		buf_clear(&s->scratch);
+	} else if (s->df.too_long) {
+		reject_message(s, "line_too_long");
+	} else if (s->df.dirty && s->lc->bare_newline == BARE_REJECT) {
+		reject_message(s, "bare_newline");
+	} else {
+		session_to_backend(s, "", 0);	/* flush what the filter queued */
+	}
 	if (r == DATA_END) {
-		queue_push(s, P_DATA_END);
 		s->cstate = C_CMD;
+		if (s->msg_rejected) {
+			buf_free(&s->scratch);
+			if (strcmp(s->msg_rejected, "line_too_long") == 0)
+				reply_local(s, "550 5.6.0 Message rejected: a line is longer than %zu bytes",
+				    s->lc->max_data_line_length);
+			else
+				reply_local(s, "550 5.6.0 Message rejected: bare CR or LF, or NUL, in message (RFC 5321 2.3.8)");
+			s->msg_rejected = NULL;
+		} else {
+			queue_push(s, P_DATA_END);
+		}
+		session_arm_timer(s);
 	}
 	return 1;
 }
@@ -505,6 +596,8 @@ ehlo_reply(struct session *s, unsigned kind, int code, const char *p, size_t n)
 		return;
 	}
 	opts.add_starttls = s->lc->tls == TLS_MODE_STARTTLS && s->tls.ssl == NULL;
+	if (s->tls.ssl == NULL && s->lc->auth_before_tls == AUTH_HIDE)
+		opts.hide = hidden_caps_before_tls;
 	if (ehlo_rewrite(p, n, &opts, &out) != 0) {
 		buf_free(&out);
 		relay_reply(s, "451 4.5.0 Backend sent a malformed EHLO reply\r\n", 47);
@@ -514,6 +607,7 @@ ehlo_reply(struct session *s, unsigned kind, int code, const char *p, size_t n)
 	if (opts.add_starttls) {
 		/* Keep the capabilities for the post-TLS EHLO, without STARTTLS. */
 		opts.add_starttls = 0;
+		opts.hide = hidden_caps;
 		buf_clear(&out);
 		if (ehlo_rewrite(p, n, &opts, &out) == 0 && (s->caps = realloc(s->caps, buf_pending(&out))) != NULL) {
 			memcpy(s->caps, buf_head(&out), buf_pending(&out));
@@ -553,7 +647,7 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 		relay_reply(s, p, n);
 		if (code == 354) {
 			s->cstate = C_DATA;
-			data_filter_init(&s->df, 0);
+			data_filter_init(&s->df, s->lc->max_data_line_length);
 			s->msg_size = 0;
 		} else {
 			s->cstate = C_CMD;
@@ -640,6 +734,11 @@ relay_tls_ready(struct session *s)
 	    sni ? log_quote(snibuf, sizeof(snibuf), sni, strlen(sni)) : "-",
 	    SSL_session_reused(s->tls.ssl) ? "yes" : "no");
 	s->cstate = C_CMD;
+	if (s->refused != NULL) {
+		queue_pop(s);	/* no backend greeting will come */
+		close_with_421(s, s->refused, "4.7.0", "Too many connections, try again later");
+		return;
+	}
 	if (s->lc->tls == TLS_MODE_STARTTLS) {
 		/* Nothing from before TLS may survive: the client must EHLO again,
 		 * and the backend forgets any transaction. */
@@ -655,6 +754,7 @@ relay_tls_ready(struct session *s)
 void
 relay_free(struct session *s)
 {
+	buf_free(&s->scratch);
 	buf_free(&s->locals);
 	free(s->caps);
 	s->caps = NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connlimit.h"
 #include "log.h"
 #include "worker.h"
 
@@ -79,6 +80,8 @@ on_handle_closed(uv_handle_t *h)
 	buf_free(&s->to_backend.pending);
 	buf_free(&s->to_backend.inflight);
 	relay_free(s);
+	if (s->counted)
+		connlimit_release(&s->peer_addr);
 	worker_session_gone(s->w, s);
 	free(s);
 }
@@ -109,6 +112,16 @@ close_timer(struct session *s)
 	s->timer_closed = 1;
 	uv_timer_stop(&s->timer);
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+}
+
+void
+session_drop_backend(struct session *s)
+{
+	if (s->reading_backend)
+		uv_read_stop((uv_stream_t *)&s->backend);
+	s->reading_backend = 0;
+	buf_free(&s->to_backend.pending);
+	close_backend(s);
 }
 
 static void
@@ -299,7 +312,7 @@ session_flow(struct session *s)
 	}
 	/* Backend: read while the client keeps up with our replies. In implicit
 	 * mode, the greeting waits in the kernel until TLS is up. */
-	want = s->backend_up && (s->lc->tls != TLS_MODE_IMPLICIT || s->tls_up) &&
+	want = s->backend_up && !s->backend_closed && (s->lc->tls != TLS_MODE_IMPLICIT || s->tls_up) &&
 	    outq_size(&s->to_client) < (s->reading_backend ? OUT_HIGH : OUT_LOW);
 	if (want && !s->reading_backend) {
 		if (uv_read_start((uv_stream_t *)&s->backend, on_alloc, on_backend_read) == 0)
@@ -471,6 +484,9 @@ on_timeout(uv_timer_t *t)
 	if (s->cstate == C_HANDSHAKE) {
 		session_end(s, "tls_handshake_timeout", 0);
 		return;
+	} else if (s->lc->session_timeout_ms && uv_now(&s->w->loop) >= s->started_ms + s->lc->session_timeout_ms) {
+		what = "session_timeout";
+		snprintf(line, sizeof(line), "421 4.4.2 %s Session too long, closing connection\r\n", s->lc->hostname);
 	} else if (!s->backend_up) {
 		what = "backend_connect_timeout";
 		snprintf(line, sizeof(line), "421 4.4.1 %s Backend unavailable, try again later\r\n", s->lc->hostname);
@@ -498,6 +514,14 @@ session_arm_timer(struct session *s)
 		ms = s->lc->data_timeout_ms;
 	else
 		ms = s->lc->idle_timeout_ms;
+	/* session_timeout caps the whole session, whatever the state. */
+	if (s->lc->session_timeout_ms) {
+		uint64_t end = s->started_ms + s->lc->session_timeout_ms, now = uv_now(&s->w->loop);
+		if (end <= now)
+			ms = 0;
+		else if (end - now < ms)
+			ms = end - now;
+	}
 	uv_timer_start(&s->timer, on_timeout, ms, 0);
 }
 
@@ -552,6 +576,27 @@ session_shutdown(struct session *s)
 	session_end(s, "shutdown", 1);
 }
 
+/* Over a connection limit: say 421 (over TLS in implicit mode) and close. */
+static void
+refuse_connection(struct session *s, const char *why)
+{
+	char line[300];
+
+	log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=%s", (unsigned long long)s->id, s->peer, why);
+	s->backend_up = 1;	/* there will be none: keep timers from waiting for it */
+	s->backend_gone = 1;
+	close_backend(s);
+	if (s->lc->tls == TLS_MODE_IMPLICIT) {
+		s->refused = why;	/* relay_tls_ready() says it once TLS is up */
+		session_start_tls(s);
+		session_flow(s);
+		return;
+	}
+	snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n", s->lc->hostname);
+	session_to_client(s, line, strlen(line));
+	session_end(s, why, 1);
+}
+
 static void
 free_unaccepted(uv_handle_t *h)
 {
@@ -562,8 +607,8 @@ int
 session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *server)
 {
 	struct session *s;
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	int len = sizeof(s->peer_addr);
+	const char *why;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
@@ -589,8 +634,8 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	w->sessions = s;
 	w->nsessions++;
 
-	if (uv_tcp_getpeername(&s->client, (struct sockaddr *)&ss, &len) == 0)
-		fmt_addr(&ss, s->peer, sizeof(s->peer));
+	if (uv_tcp_getpeername(&s->client, (struct sockaddr *)&s->peer_addr, &len) == 0)
+		fmt_addr(&s->peer_addr, s->peer, sizeof(s->peer));
 	else
 		snprintf(s->peer, sizeof(s->peer), "unknown");
 	uv_tcp_nodelay(&s->client, 1);
@@ -598,6 +643,11 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	    lc->name, s->peer, config_tls_mode_name(lc->tls));
 
 	relay_init(s);
+	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, w->cfg->max_connections, &why) != 0) {
+		refuse_connection(s, why);
+		return 0;
+	}
+	s->counted = 1;
 	if (uv_tcp_connect(&s->connect_req, &s->backend, (const struct sockaddr *)&lc->backend, on_connect) != 0) {
 		on_connect(&s->connect_req, UV_ECONNREFUSED);
 		return 0;

@@ -65,6 +65,9 @@ struct session {
 	struct session *prev, *next;	/* worker's list of live sessions */
 	uint64_t id;			/* sid= in logs */
 	char peer[64];			/* client address, for logs */
+	struct sockaddr_storage peer_addr;	/* client address */
+	int counted;			/* counted by connlimit_acquire() */
+	const char *refused;		/* over a connection limit: why (implicit mode says 421 after TLS) */
 	uint64_t started_ms;		/* uv_now() at accept, for duration */
 
 	/* Handles: each is uv_close()d once; the session is freed when
@@ -114,6 +117,9 @@ struct session {
 	char mail_from[256];		/* envelope sender of the current transaction */
 	unsigned rcpts;			/* accepted recipients of the current transaction */
 	unsigned errors;		/* commands refused by starttlsd itself */
+	const char *msg_rejected;	/* the current message is being refused (why), or NULL */
+	int backend_gone;		/* backend dropped after a rejected message */
+	struct buf scratch;		/* output of a refused message, discarded */
 };
 
 /*
@@ -132,6 +138,9 @@ void session_end(struct session *s, const char *reason, int graceful);
 
 /* Send bytes to the client (through TLS once it is up). Returns 0 or -1. */
 int session_to_client(struct session *s, const char *p, size_t n);
+
+/* Close the backend connection now (a refused message must never complete). */
+void session_drop_backend(struct session *s);
 
 /* Send bytes to the backend. Returns 0 or -1. */
 int session_to_backend(struct session *s, const char *p, size_t n);

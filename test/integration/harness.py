@@ -74,7 +74,7 @@ class Proxy:
         self.backend_port = backend_port
         cert, key = make_cert()
         if config is None:
-            config = ("[global]\nworkers = %d\nlog_level = debug\nshutdown_timeout = 2s\n%s\n"
+            config = ("[global]\nworkers = %d\nlog_level = debug\nshutdown_timeout = 2s\nallow_root = yes\n%s\n"
                       "[tls]\ncertificate = %s\nkey = %s\n%s\n" % (workers, extra_global, cert, key, extra_tls))
             if listeners is None:
                 listeners = [dict(name="test", listen="127.0.0.1:%d" % self.port,
