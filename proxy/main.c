@@ -55,7 +55,7 @@ main(int argc, char **argv)
 	int check = 0, opt, i, rc = 1;
 	char err[1024];
 	struct config *cfg = NULL;
-	SSL_CTX *ctx = NULL;
+	struct tls_server *ts = NULL;
 	uv_signal_t sigterm, sigint;
 	size_t l;
 
@@ -84,7 +84,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if ((cfg = config_load(path, err, sizeof(err))) == NULL ||
-	    (ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
+	    (ts = tls_server_new(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
@@ -104,7 +104,7 @@ main(int argc, char **argv)
 	for (i = 0; i < nworkers; i++) {
 		workers[i].index = i;
 		workers[i].cfg = cfg;
-		workers[i].ssl_ctx = ctx;
+		workers[i].tls = ts;
 		if ((workers[i].fds = calloc(cfg->nlisteners, sizeof(int))) == NULL)
 			goto out;
 		for (l = 0; l < cfg->nlisteners; l++) {
@@ -151,7 +151,7 @@ out:
 			free(workers[i].fds);
 		free(workers);
 	}
-	SSL_CTX_free(ctx);
+	tls_server_free(ts);
 	config_free(cfg);
 	return rc;
 }

@@ -22,11 +22,12 @@
  *     ::ffff:192.0.2.1 yields the AF_INET address 192.0.2.1.
  *   - no addresses, local = 1 (the caller uses the real endpoints of the
  *     connection): v1 UNKNOWN, v2 LOCAL (any known family; the address
- *     block is skipped), v2 PROXY with family UNSPEC (0x00) or with a UNIX
- *     socket family (0x31 stream, 0x32 datagram; the paths are not IP
+ *     block is skipped), v2 PROXY with family UNSPEC (0x00, the block is
+ *     skipped unchecked) or UNIX stream (0x31: the paths are not IP
  *     addresses and are skipped).
- *   - rejected (-1): v2 PROXY over UDP (0x12, 0x22; SMTP is a stream), any
- *     other family byte, an address block shorter than its family needs.
+ *   - rejected (-1): v2 PROXY over a datagram transport (0x12 UDP4, 0x22
+ *     UDP6, 0x32 UNIX datagram; SMTP is a stream), any other family byte,
+ *     an address block shorter than its family needs.
  */
 #ifndef STARTTLSD_PROXYPROTO_H
 #define STARTTLSD_PROXYPROTO_H

@@ -727,12 +727,13 @@ relay_tls_ready(struct session *s)
 {
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(s->tls.ssl);
 	const char *sni = SSL_get_servername(s->tls.ssl, TLSEXT_NAMETYPE_host_name);
-	char snibuf[300];
+	char snibuf[300], certinfo[600];
 
-	log_event(LOG_INFO, "tls", "sid=%016llx version=%s cipher=%s sni=%s resumed=%s", SID(s),
+	tls_peer_cert_info(s->tls.ssl, certinfo, sizeof(certinfo));
+	log_event(LOG_INFO, "tls", "sid=%016llx version=%s cipher=%s sni=%s resumed=%s %s", SID(s),
 	    SSL_get_version(s->tls.ssl), cipher ? SSL_CIPHER_get_name(cipher) : "none",
 	    sni ? log_quote(snibuf, sizeof(snibuf), sni, strlen(sni)) : "-",
-	    SSL_session_reused(s->tls.ssl) ? "yes" : "no");
+	    SSL_session_reused(s->tls.ssl) ? "yes" : "no", certinfo);
 	s->cstate = C_CMD;
 	if (s->refused != NULL) {
 		queue_pop(s);	/* no backend greeting will come */

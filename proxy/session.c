@@ -528,7 +528,7 @@ session_arm_timer(struct session *s)
 int
 session_start_tls(struct session *s)
 {
-	if (tls_start(&s->tls, s->w->ssl_ctx) != 0) {
+	if (tls_start(&s->tls, tls_server_ctx(s->w->tls)) != 0) {
 		session_end(s, "tls_setup_failed", 0);
 		return -1;
 	}

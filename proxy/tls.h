@@ -16,11 +16,35 @@
 #include "config.h"
 
 /*
- * Build the server SSL_CTX from cfg's [tls] section: TLS 1.2 and 1.3,
- * certificate chain and key checked against each other, session cache and
- * tickets on. Returns NULL with "FILE:LINE: message" in err.
+ * Everything TLS that a configuration defines: one SSL_CTX per certificate
+ * (BoringSSL holds one certificate per context), grouped by the [tls] or
+ * [tls NAME] section it came from. Sessions start on the default context;
+ * while reading the ClientHello, a callback switches to the section whose
+ * server_names match the SNI, and within it to an ECDSA certificate if the
+ * client can verify one, else RSA. Session cache and ticket keys stay with
+ * the default context, so resumption works whichever certificate served.
  */
-SSL_CTX *tls_ctx_new(const struct config *cfg, char *err, size_t errlen);
+struct tls_server;
+
+/*
+ * Build it from cfg's [tls] sections: policy (versions, ciphers, groups,
+ * tickets, client certificates) applied to every context, each key
+ * checked against its certificate. Returns NULL with "FILE:LINE: message"
+ * in err.
+ */
+struct tls_server *tls_server_new(const struct config *cfg, char *err, size_t errlen);
+
+/* Free it; NULL is a no-op. Live SSL objects keep their contexts alive. */
+void tls_server_free(struct tls_server *ts);
+
+/* The context new connections start on. */
+SSL_CTX *tls_server_ctx(const struct tls_server *ts);
+
+/*
+ * Describe the client certificate of a completed handshake for the log:
+ * "subject=... sha256=... verified=yes", or "" if there is none.
+ */
+void tls_peer_cert_info(SSL *ssl, char *dst, size_t len);
 
 /* One TLS connection over memory BIOs. */
 struct tls {

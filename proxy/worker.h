@@ -9,10 +9,10 @@
 
 #include <stdint.h>
 
-#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "config.h"
+#include "tls.h"
 
 struct session;
 
@@ -23,7 +23,7 @@ struct worker {
 	uv_loop_t loop;			/* this thread's loop */
 	uv_thread_t thread;
 	const struct config *cfg;	/* shared, read-only */
-	SSL_CTX *ssl_ctx;		/* shared; BoringSSL makes it thread-safe */
+	struct tls_server *tls;		/* shared; BoringSSL contexts are thread-safe */
 	int *fds;			/* bound listening sockets, one per listener */
 	uv_tcp_t *listeners;		/* their libuv handles */
 	uv_async_t stop_async;		/* main thread -> worker: begin shutdown */
