@@ -1,6 +1,6 @@
 /*
  * main.c - starttlsd: command line, configuration check, worker threads,
- * and signal handling (SIGTERM/SIGINT: drain then exit 0).
+ * and signals: SIGTERM/SIGINT drain then exit 0; SIGHUP reloads.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -9,21 +9,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
+#include <openssl/base.h>
 #include <uv.h>
 
 #include "config.h"
+#include "gen.h"
 #include "log.h"
 #include "privs.h"
-#include "tls.h"
 #include "worker.h"
 
 #ifndef STARTTLSD_VERSION
 #define STARTTLSD_VERSION "0.1.0"
 #endif
 
+/* The main thread's view: the workers and the current generation. */
 static struct worker *workers;
 static int nworkers;
+static struct gen *current;
+static const char *config_path;
+static uv_signal_t sig_term, sig_int, sig_hup;
 
 static void
 usage(FILE *f)
@@ -32,37 +36,87 @@ usage(FILE *f)
 	    "usage: starttlsd -c FILE      run in the foreground, logging to stderr\n"
 	    "       starttlsd -t -c FILE   check the configuration and exit (0 = OK)\n"
 	    "       starttlsd -V           print versions\n"
-	    "       starttlsd -h           this help\n");
+	    "       starttlsd -h           this help\n"
+	    "signals: TERM/INT drain and exit, HUP reloads the configuration and certificates\n");
 }
 
 static void
-on_signal(uv_signal_t *sig, int signum)
+on_stop_signal(uv_signal_t *sig, int signum)
 {
 	int i;
 
+	(void)sig;
 	log_event(LOG_INFO, "signal", "signal=%s action=shutdown", signum == SIGTERM ? "TERM" : "INT");
 	for (i = 0; i < nworkers; i++)
 		worker_stop(&workers[i]);
-	uv_close((uv_handle_t *)sig, NULL);
-	/* Close the other signal handle too so the main loop can end. */
-	uv_close((uv_handle_t *)sig->data, NULL);
+	/* With the signal handles closed the main loop ends; a second signal kills. */
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+/* SIGHUP: load the file again; install it only if it is whole and compatible. */
+static void
+on_reload_signal(uv_signal_t *sig, int signum)
+{
+	char err[1024];
+	struct gen *next;
+	int i;
+
+	(void)sig;
+	(void)signum;
+	if ((next = gen_load(config_path, current->number + 1, err, sizeof(err))) == NULL) {
+		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number,
+		    err);
+		return;
+	}
+	if (!gen_compatible(current, next, err, sizeof(err))) {
+		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s: restart needed\" action=keeping_old",
+		    current->number, err);
+		gen_unref(next);
+		return;
+	}
+	for (i = 0; i < nworkers; i++)
+		worker_reload(&workers[i], next);
+	gen_unref(current);
+	current = next;
+	log_set_level(current->cfg->log_level);
+	log_event(LOG_INFO, "reloaded", "generation=%u config=%s", current->number, config_path);
+}
+
+/* Bind every socket before starting any thread, so errors are immediate. */
+static int
+bind_all(char *err, size_t errlen)
+{
+	const struct config *cfg = current->cfg;
+	int i;
+	size_t l;
+
+	for (i = 0; i < nworkers; i++) {
+		workers[i].index = i;
+		workers[i].gen = current;
+		gen_ref(current);
+		if ((workers[i].fds = calloc(cfg->nlisteners, sizeof(int))) == NULL)
+			return -1;
+		for (l = 0; l < cfg->nlisteners; l++)
+			if ((workers[i].fds[l] = worker_bind(&cfg->listeners[l], err, errlen)) < 0)
+				return -1;
+	}
+	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *path = NULL;
 	int check = 0, opt, i, rc = 1;
-	char err[1024];
-	struct config *cfg = NULL;
-	struct tls_server *ts = NULL;
-	uv_signal_t sigterm, sigint;
+	char err[1024] = "";
+	const struct config *cfg;
 	size_t l;
 
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
+			config_path = optarg;
 			break;
 		case 't':
 			check = 1;
@@ -79,17 +133,17 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (path == NULL || optind != argc) {
+	if (config_path == NULL || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	if ((cfg = config_load(path, err, sizeof(err))) == NULL ||
-	    (ts = tls_server_new(cfg, err, sizeof(err))) == NULL) {
+	if ((current = gen_load(config_path, 1, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
-		goto out;
+		return 1;
 	}
+	cfg = current->cfg;
 	if (check) {
-		printf("%s: configuration OK (%zu listener%s, %d worker%s)\n", path, cfg->nlisteners,
+		printf("%s: configuration OK (%zu listener%s, %d worker%s)\n", config_path, cfg->nlisteners,
 		    cfg->nlisteners == 1 ? "" : "s", cfg->workers, cfg->workers == 1 ? "" : "s");
 		rc = 0;
 		goto out;
@@ -100,25 +154,21 @@ main(int argc, char **argv)
 	nworkers = cfg->workers;
 	if ((workers = calloc((size_t)nworkers, sizeof(*workers))) == NULL)
 		goto out;
-	/* Bind every socket before starting any thread, so errors are immediate. */
-	for (i = 0; i < nworkers; i++) {
-		workers[i].index = i;
-		workers[i].cfg = cfg;
-		workers[i].tls = ts;
-		if ((workers[i].fds = calloc(cfg->nlisteners, sizeof(int))) == NULL)
-			goto out;
-		for (l = 0; l < cfg->nlisteners; l++) {
-			if ((workers[i].fds[l] = worker_bind(&cfg->listeners[l], err, sizeof(err))) < 0) {
-				fprintf(stderr, "%s\n", err);
-				goto out;
-			}
-		}
+	if (bind_all(err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err[0] ? err : "starttlsd: out of memory");
+		goto out;
 	}
 	/* Sockets are bound and keys are read: root is no longer needed. */
 	if (privs_drop(cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		goto out;
 	}
+	uv_signal_init(uv_default_loop(), &sig_term);
+	uv_signal_init(uv_default_loop(), &sig_int);
+	uv_signal_init(uv_default_loop(), &sig_hup);
+	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&sig_hup, on_reload_signal, SIGHUP);
 	for (i = 0; i < nworkers; i++) {
 		if (worker_start(&workers[i]) != 0) {
 			fprintf(stderr, "starttlsd: cannot start worker %d\n", i);
@@ -129,14 +179,8 @@ main(int argc, char **argv)
 		log_event(LOG_INFO, "listening", "listener=%s listen=%s backend=%s tls=%s hostname=%s",
 		    cfg->listeners[l].name, cfg->listeners[l].listen_str, cfg->listeners[l].backend_str,
 		    config_tls_mode_name(cfg->listeners[l].tls), cfg->listeners[l].hostname);
-	log_event(LOG_INFO, "ready", "version=%s workers=%d config=%s", STARTTLSD_VERSION, nworkers, path);
+	log_event(LOG_INFO, "ready", "version=%s workers=%d config=%s", STARTTLSD_VERSION, nworkers, config_path);
 
-	uv_signal_init(uv_default_loop(), &sigterm);
-	uv_signal_init(uv_default_loop(), &sigint);
-	sigterm.data = &sigint;
-	sigint.data = &sigterm;
-	uv_signal_start(&sigterm, on_signal, SIGTERM);
-	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 
 	for (i = 0; i < nworkers; i++)
@@ -147,11 +191,12 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	if (workers != NULL) {
-		for (i = 0; i < nworkers; i++)
+		for (i = 0; i < nworkers; i++) {
 			free(workers[i].fds);
+			gen_unref(workers[i].gen);	/* NULL once worker_join() ran */
+		}
 		free(workers);
 	}
-	tls_server_free(ts);
-	config_free(cfg);
+	gen_unref(current);
 	return rc;
 }

@@ -83,6 +83,7 @@ on_handle_closed(uv_handle_t *h)
 	if (s->counted)
 		connlimit_release(&s->peer_addr);
 	worker_session_gone(s->w, s);
+	gen_unref(s->gen);
 	free(s);
 }
 
@@ -528,7 +529,7 @@ session_arm_timer(struct session *s)
 int
 session_start_tls(struct session *s)
 {
-	if (tls_start(&s->tls, tls_server_ctx(s->w->tls)) != 0) {
+	if (tls_start(&s->tls, tls_server_ctx(s->gen->tls)) != 0) {
 		session_end(s, "tls_setup_failed", 0);
 		return -1;
 	}
@@ -613,6 +614,8 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
 	s->w = w;
+	s->gen = w->gen;
+	gen_ref(s->gen);
 	s->lc = lc;
 	s->id = atomic_fetch_add(&next_id, 1) | ((uint64_t)w->index << 56);
 	s->started_ms = uv_now(&w->loop);
@@ -620,6 +623,7 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	s->client.data = s;
 	s->nhandles = 1;
 	if (uv_accept(server, (uv_stream_t *)&s->client) != 0) {
+		gen_unref(s->gen);
 		uv_close((uv_handle_t *)&s->client, free_unaccepted);
 		return -1;
 	}
@@ -643,7 +647,7 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	    lc->name, s->peer, config_tls_mode_name(lc->tls));
 
 	relay_init(s);
-	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, w->cfg->max_connections, &why) != 0) {
+	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, w->gen->cfg->max_connections, &why) != 0) {
 		refuse_connection(s, why);
 		return 0;
 	}

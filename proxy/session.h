@@ -61,7 +61,8 @@ struct outq {
 
 struct session {
 	struct worker *w;		/* owning worker (its loop, SSL_CTX, read buffer) */
-	const struct listener_conf *lc;	/* our listener's settings */
+	struct gen *gen;		/* the configuration this session started with (a reference) */
+	const struct listener_conf *lc;	/* our listener's settings, inside gen */
 	struct session *prev, *next;	/* worker's list of live sessions */
 	uint64_t id;			/* sid= in logs */
 	char peer[64];			/* client address, for logs */

@@ -335,7 +335,8 @@ load_set(struct tls_server *ts, struct cert_set *set, const struct tls_conf *tc,
 			return -1;
 		}
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			snprintf(err, errlen, "%s:%d: key %s: %s", cfg->path, tc->key_line, key, tls_error(e, sizeof(e)));
+			snprintf(err, errlen, "%s:%d: key %s cannot be used with certificate %s: %s", cfg->path,
+			    tc->key_line, key, cert, tls_error(e, sizeof(e)));
 			return -1;
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static void
 on_connection(uv_stream_t *server, int status)
 {
 	struct worker *w = server->loop->data;
-	const struct listener_conf *lc = server->data;
+	const struct listener_conf *lc = &w->gen->cfg->listeners[(size_t)(uintptr_t)server->data];
 
 	if (status < 0) {
 		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", lc->name, uv_strerror(status));
@@ -49,6 +50,43 @@ on_connection(uv_stream_t *server, int status)
 		return;
 	if (session_start(w, lc, server) != 0)
 		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
+}
+
+/* The last handles of the loop: once closed, uv_run() returns. */
+static void
+close_worker_handles(struct worker *w)
+{
+	uv_close((uv_handle_t *)&w->stop_async, NULL);
+	uv_close((uv_handle_t *)&w->reload_async, NULL);
+	uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+}
+
+/* Install the generation main handed us; sessions keep the one they started with. */
+static void
+on_reload(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	struct gen *g;
+
+	uv_mutex_lock(&w->gen_lock);
+	g = w->next_gen;
+	w->next_gen = NULL;
+	uv_mutex_unlock(&w->gen_lock);
+	if (g == NULL)
+		return;
+	gen_unref(w->gen);
+	w->gen = g;
+}
+
+void
+worker_reload(struct worker *w, struct gen *g)
+{
+	gen_ref(g);
+	uv_mutex_lock(&w->gen_lock);
+	gen_unref(w->next_gen);
+	w->next_gen = g;
+	uv_mutex_unlock(&w->gen_lock);
+	uv_async_send(&w->reload_async);
 }
 
 void
@@ -61,10 +99,8 @@ worker_session_gone(struct worker *w, struct session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsessions--;
-	if (w->stopping && w->nsessions == 0) {
-		uv_close((uv_handle_t *)&w->stop_async, NULL);
-		uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
-	}
+	if (w->stopping && w->nsessions == 0)
+		close_worker_handles(w);
 }
 
 /* shutdown_timeout expired: end every remaining session with a 421. */
@@ -90,16 +126,15 @@ on_stop(uv_async_t *a)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	for (i = 0; i < w->cfg->nlisteners; i++)
+	for (i = 0; i < w->gen->cfg->nlisteners; i++)
 		uv_close((uv_handle_t *)&w->listeners[i], NULL);
 	if (w->nsessions == 0) {
-		uv_close((uv_handle_t *)&w->stop_async, NULL);
-		uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+		close_worker_handles(w);
 		return;
 	}
 	log_event(LOG_INFO, "draining", "worker=%d sessions=%u timeout_ms=%llu", w->index, w->nsessions,
-	    (unsigned long long)w->cfg->shutdown_timeout_ms);
-	uv_timer_start(&w->shutdown_timer, on_shutdown_deadline, w->cfg->shutdown_timeout_ms, 0);
+	    (unsigned long long)w->gen->cfg->shutdown_timeout_ms);
+	uv_timer_start(&w->shutdown_timer, on_shutdown_deadline, w->gen->cfg->shutdown_timeout_ms, 0);
 }
 
 static void
@@ -119,18 +154,21 @@ worker_start(struct worker *w)
 	if (uv_loop_init(&w->loop) != 0)
 		return -1;
 	w->loop.data = w;
-	if ((w->listeners = calloc(w->cfg->nlisteners, sizeof(*w->listeners))) == NULL)
+	if ((w->listeners = calloc(w->gen->cfg->nlisteners, sizeof(*w->listeners))) == NULL)
 		return -1;
 	uv_async_init(&w->loop, &w->stop_async, on_stop);
 	w->stop_async.data = w;
+	uv_async_init(&w->loop, &w->reload_async, on_reload);
+	w->reload_async.data = w;
+	uv_mutex_init(&w->gen_lock);
 	uv_timer_init(&w->loop, &w->shutdown_timer);
 	w->shutdown_timer.data = w;
-	for (i = 0; i < w->cfg->nlisteners; i++) {
+	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		uv_tcp_init(&w->loop, &w->listeners[i]);
-		w->listeners[i].data = (void *)&w->cfg->listeners[i];
+		w->listeners[i].data = (void *)(uintptr_t)i;	/* an index: reloads swap the config */
 		if ((r = uv_tcp_open(&w->listeners[i], w->fds[i])) != 0 ||
 		    (r = uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection)) != 0) {
-			log_event(LOG_ERROR, "listen_error", "listener=%s error=\"%s\"", w->cfg->listeners[i].name,
+			log_event(LOG_ERROR, "listen_error", "listener=%s error=\"%s\"", w->gen->cfg->listeners[i].name,
 			    uv_strerror(r));
 			return -1;
 		}
@@ -152,4 +190,8 @@ worker_join(struct worker *w)
 		log_event(LOG_ERROR, "leak", "worker=%d error=\"loop closed with live handles\"", w->index);
 	free(w->listeners);
 	w->listeners = NULL;
+	gen_unref(w->next_gen);
+	gen_unref(w->gen);
+	w->gen = w->next_gen = NULL;
+	uv_mutex_destroy(&w->gen_lock);
 }

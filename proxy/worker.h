@@ -12,7 +12,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "tls.h"
+#include "gen.h"
 
 struct session;
 
@@ -22,8 +22,10 @@ struct worker {
 	int index;			/* 0..workers-1, for logs */
 	uv_loop_t loop;			/* this thread's loop */
 	uv_thread_t thread;
-	const struct config *cfg;	/* shared, read-only */
-	struct tls_server *tls;		/* shared; BoringSSL contexts are thread-safe */
+	struct gen *gen;		/* current configuration (a reference) */
+	struct gen *next_gen;		/* set by worker_reload(), taken on stop_async/reload_async */
+	uv_mutex_t gen_lock;		/* guards next_gen */
+	uv_async_t reload_async;	/* main thread -> worker: install next_gen */
 	int *fds;			/* bound listening sockets, one per listener */
 	uv_tcp_t *listeners;		/* their libuv handles */
 	uv_async_t stop_async;		/* main thread -> worker: begin shutdown */
@@ -42,6 +44,9 @@ int worker_bind(const struct listener_conf *lc, char *err, size_t errlen);
 
 /* Start a worker thread on already bound sockets fds[nlisteners]. Returns 0 or -1. */
 int worker_start(struct worker *w);
+
+/* Hand a worker a new configuration generation (thread-safe; takes a reference). */
+void worker_reload(struct worker *w, struct gen *g);
 
 /* Ask a worker to shut down (thread-safe). */
 void worker_stop(struct worker *w);

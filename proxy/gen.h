@@ -1,0 +1,39 @@
+/*
+ * gen.h - a configuration generation: the parsed config and the TLS
+ * contexts built from it, reference-counted. Workers hold the current one;
+ * each session holds the one it started with, so SIGHUP can install a new
+ * generation while live sessions finish on the old.
+ */
+#ifndef STARTTLSD_GEN_H
+#define STARTTLSD_GEN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "tls.h"
+
+struct gen {
+	atomic_int refs;		/* holders: main, workers, sessions */
+	struct config *cfg;		/* read-only */
+	struct tls_server *tls;		/* read-only (BoringSSL contexts are thread-safe) */
+	unsigned number;		/* 1 for the first load, +1 per reload, for logs */
+};
+
+/* Load and check the file at path. Returns a generation with one reference, or NULL with err set. */
+struct gen *gen_load(const char *path, unsigned number, char *err, size_t errlen);
+
+/*
+ * Can next replace cur without a restart? Listeners (names, addresses,
+ * order), workers, user, group and chroot must be the same. Returns 1, or 0
+ * with the reason in err.
+ */
+int gen_compatible(const struct gen *cur, const struct gen *next, char *err, size_t errlen);
+
+/* Take a reference. */
+void gen_ref(struct gen *g);
+
+/* Drop a reference; the last one frees it. NULL is a no-op. */
+void gen_unref(struct gen *g);
+
+#endif

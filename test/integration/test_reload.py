@@ -1,0 +1,87 @@
+"""SIGHUP: the configuration and certificates are reloaded without dropping
+live sessions; a broken new configuration is logged and the old one stays."""
+import signal
+import socket
+import ssl
+import unittest
+
+from harness import Client, Proxy, ScriptedBackend, client_context, make_cert
+
+
+def peer_der(port):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = client_context().wrap_socket(raw)
+    der = s.getpeercert(binary_form=True)
+    s.close()
+    return der
+
+
+def der(certfile):
+    with open(certfile) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class ReloadTest(unittest.TestCase):
+    def setUp(self):
+        self.backend = ScriptedBackend()
+        self.addCleanup(self.backend.close)
+        self.proxy = Proxy(self.backend.port, tls="implicit")
+        self.addCleanup(self.proxy.__exit__, None, None, None)
+        with open(self.proxy.config_path) as f:
+            self.original = f.read()
+        self.cert_a = make_cert()[0]
+
+    def rewrite(self, text):
+        with open(self.proxy.config_path, "w") as f:
+            f.write(text)
+
+    def hup(self, expect):
+        n = self.proxy.log().count(expect)
+        self.proxy.proc.send_signal(signal.SIGHUP)
+        deadline = __import__("time").time() + 10
+        while self.proxy.log().count(expect) <= n:
+            self.assertLess(__import__("time").time(), deadline, self.proxy.log())
+            __import__("time").sleep(0.02)
+
+    def test_reload_new_certificate_keeps_live_session(self):
+        live = Client(self.proxy.port, implicit=True)
+        self.assertEqual(live.reply()[0], 220)
+        self.assertEqual(live.cmd("EHLO a")[0], 250)
+        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
+
+        cert_b, key_b = make_cert("rsa", cn="new.example.test")
+        cert_a, key_a = make_cert()
+        self.rewrite(self.original.replace(cert_a, cert_b).replace(key_a, key_b)
+                     .replace("hostname = proxy.example.test", "hostname = reloaded.example.test"))
+        self.hup("event=reloaded")
+        self.assertIn("generation=2", self.proxy.log())
+        self.assertEqual(peer_der(self.proxy.port), der(cert_b))
+        # The session that started before the reload goes on unharmed.
+        self.assertEqual(live.cmd("MAIL FROM:<a@b>")[0], 250)
+        self.assertEqual(live.cmd("QUIT")[0], 221)
+
+    def test_broken_config_keeps_old(self):
+        self.rewrite(self.original + "\n[bogus]\n")
+        self.hup("event=reload_failed")
+        self.assertIn("unknown section [bogus]", self.proxy.log())
+        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
+        c = Client(self.proxy.port, implicit=True)
+        self.assertEqual(c.reply()[0], 220)
+
+    def test_mismatched_key_keeps_old(self):
+        cert_a, key_a = make_cert()
+        _, other_key = make_cert("ec", cn="other.example.test")
+        self.rewrite(self.original.replace(key_a, other_key))
+        self.hup("event=reload_failed")
+        self.assertIn("does not match certificate", self.proxy.log())
+        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
+
+    def test_listener_change_needs_restart(self):
+        self.rewrite(self.original.replace("listen = 127.0.0.1:%d" % self.proxy.port, "listen = 127.0.0.1:1"))
+        self.hup("event=reload_failed")
+        self.assertIn("restart needed", self.proxy.log())
+        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
+
+
+if __name__ == "__main__":
+    unittest.main()
