@@ -335,8 +335,14 @@ load_set(struct tls_server *ts, struct cert_set *set, const struct tls_conf *tc,
 			return -1;
 		}
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-			snprintf(err, errlen, "%s:%d: key %s cannot be used with certificate %s: %s", cfg->path,
-			    tc->key_line, key, cert, tls_error(e, sizeof(e)));
+			int r = ERR_GET_REASON(ERR_peek_error());
+			if (r == X509_R_KEY_VALUES_MISMATCH || r == X509_R_KEY_TYPE_MISMATCH)
+				snprintf(err, errlen, "%s:%d: key %s does not match certificate %s", cfg->path,
+				    tc->key_line, key, cert);
+			else
+				snprintf(err, errlen, "%s:%d: key %s: %s", cfg->path, tc->key_line, key,
+				    tls_error(e, sizeof(e)));
+			ERR_clear_error();
 			return -1;
 		}
 		if (SSL_CTX_check_private_key(ctx) != 1) {
