@@ -598,6 +598,19 @@ refuse_connection(struct session *s, const char *why)
 	session_end(s, why, 1);
 }
 
+/* Start connecting to the backend, from source_address if one is set. */
+static int
+connect_backend(struct session *s)
+{
+	const struct listener_conf *lc = s->lc;
+	int r;
+
+	if (lc->source_address.ss_family != 0 &&
+	    (r = uv_tcp_bind(&s->backend, (const struct sockaddr *)&lc->source_address, 0)) != 0)
+		return r;
+	return uv_tcp_connect(&s->connect_req, &s->backend, (const struct sockaddr *)&lc->backend, on_connect);
+}
+
 static void
 free_unaccepted(uv_handle_t *h)
 {
@@ -608,7 +621,7 @@ int
 session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *server)
 {
 	struct session *s;
-	int len = sizeof(s->peer_addr);
+	int len = sizeof(s->peer_addr), r;
 	const char *why;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -652,8 +665,8 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 		return 0;
 	}
 	s->counted = 1;
-	if (uv_tcp_connect(&s->connect_req, &s->backend, (const struct sockaddr *)&lc->backend, on_connect) != 0) {
-		on_connect(&s->connect_req, UV_ECONNREFUSED);
+	if ((r = connect_backend(s)) != 0) {
+		on_connect(&s->connect_req, r);
 		return 0;
 	}
 	if (lc->tls == TLS_MODE_IMPLICIT && session_start_tls(s) != 0)

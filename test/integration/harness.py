@@ -231,10 +231,11 @@ class ScriptedBackend:
     def _accept_loop(self):
         while not self._stop:
             try:
-                s, _ = self.sock.accept()
+                s, addr = self.sock.accept()
             except OSError:
                 return
             c = BackendConn(s)
+            c.peer = addr
             self.conns.append(c)
             self.accepted.set()
             threading.Thread(target=self._run, args=(c,), daemon=True).start()

@@ -137,7 +137,10 @@ def make_body(size):
 class BackendStopsReading(unittest.TestCase):
     BODY_SIZE = 50 * 1024 * 1024
 
-    def test_large_message_to_stalled_backend(self):
+    def _stalled_backend(self, use_tls, early):
+        """The backend stops reading after DATA; with early, it also holds back
+        the 354 and the client sends the content right after DATA (input the
+        proxy must hold, bounded, until the reply says what it is)."""
         body = make_body(self.BODY_SIZE) + b".\r\n"
         expect_sha = hashlib.sha256(body).hexdigest()
         hold = threading.Event()
@@ -146,8 +149,11 @@ class BackendStopsReading(unittest.TestCase):
         def script(c):
             r = LineReader(c, timeout=120)
             backend_handshake(r, b"DATA")
-            c.send(b"354 go ahead\r\n")
+            if not early:
+                c.send(b"354 go ahead\r\n")
             hold.wait(120)     # do not read: the proxy's writes must stall
+            if early:
+                c.send(b"354 go ahead\r\n")
             h, n, tail = hashlib.sha256(), 0, b""
             pending, r.buf = r.buf, b""
             while True:
@@ -170,16 +176,23 @@ class BackendStopsReading(unittest.TestCase):
             got["sha"], got["size"] = h.hexdigest(), n
             c.send(b"250 2.0.0 queued as BIG\r\n")
             line = r.line()
-            got["after"] = line
             if line is not None and line.upper() == b"QUIT":
                 c.send(b"221 2.0.0 bye\r\n")
 
         with ScriptedBackend(script=script) as backend, Proxy(backend.port) as proxy:
-            c = tls_session(proxy.port)
+            if use_tls:
+                c = tls_session(proxy.port)
+            else:
+                c = Client(proxy.port, timeout=30)
+                self.assertEqual(c.reply()[0], 220)
+                self.assertEqual(c.cmd("EHLO client.example.test")[0], 250)
             self.assertEqual(c.cmd("MAIL FROM:<big@example.test>")[0], 250)
             self.assertEqual(c.cmd("RCPT TO:<rcpt@example.test>")[0], 250)
-            code, raw = c.cmd("DATA")
-            self.assertEqual(code, 354, raw)
+            if early:
+                c.send("DATA\r\n")
+            else:
+                code, raw = c.cmd("DATA")
+                self.assertEqual(code, 354, raw)
             time.sleep(0.3)
             baseline = proxy.rss_kib()
 
@@ -200,17 +213,16 @@ class BackendStopsReading(unittest.TestCase):
             t = threading.Thread(target=sender, daemon=True)
             t.start()
             stalled_at = wait_stall(lambda: sent[0])
-            self.assertTrue(t.is_alive() and stalled_at < len(body),
-                            "client sent all %d bytes to a backend that reads nothing: "
-                            "the proxy did not push back" % len(body))
             samples = sample_rss(proxy)
-            # Still stalled while we sampled.
-            self.assertEqual(sent[0], stalled_at)
             growth = max(samples) - baseline
             self.assertLess(growth, RSS_SLACK_KIB,
                             "RSS grew by %d KiB (baseline %d KiB, samples %r) while the backend "
-                            "was not reading; client had sent %d bytes" %
-                            (growth, baseline, samples, stalled_at))
+                            "was not reading; client had sent %d of %d bytes" %
+                            (growth, baseline, samples, stalled_at, len(body)))
+            self.assertTrue(t.is_alive() and stalled_at < len(body),
+                            "client sent all %d bytes to a backend that reads nothing: "
+                            "the proxy did not push back" % len(body))
+            self.assertEqual(sent[0], stalled_at, "client not stalled while sampling")
 
             hold.set()
             t.join(180)
@@ -218,6 +230,9 @@ class BackendStopsReading(unittest.TestCase):
             self.assertEqual(errors, [])
             self.assertEqual(sent[0], len(body))
             c.sock.settimeout(60)
+            if early:
+                code, raw = c.reply()    # read only now: one thread per SSL object
+                self.assertEqual(code, 354, raw)
             code, raw = c.reply()
             self.assertEqual(code, 250, raw)
             self.assertIn(b"queued as BIG", raw)
@@ -227,6 +242,19 @@ class BackendStopsReading(unittest.TestCase):
             self.assertEqual(code, 221, raw)
             c.close()
             self.assertEqual(backend.errors, [])
+
+    def test_large_message_to_stalled_backend(self):
+        """50 MB through STARTTLS to a backend that stops reading after the 354."""
+        self._stalled_backend(use_tls=True, early=False)
+
+    def test_content_before_354_is_held_bounded(self):
+        """The client sends the content without waiting for the 354 the backend
+        holds back: the proxy holds that input without reading all of it."""
+        self._stalled_backend(use_tls=False, early=True)
+
+    def test_content_before_354_is_held_bounded_tls(self):
+        """Same through TLS: undecrypted input is bounded too."""
+        self._stalled_backend(use_tls=True, early=True)
 
 
 class ClientStopsReading(unittest.TestCase):
@@ -290,7 +318,8 @@ class ClientStopsReading(unittest.TestCase):
                     progress = True
                 return progress
 
-            # Phase 1: write only, never read, until writing stalls.
+            # Phase 1: write only, never read, until writing stalls (or all is
+            # written: the kernel's socket buffers may take all the commands).
             deadline = time.time() + 60
             since = time.time()
             while state["off"] < len(out):
@@ -301,19 +330,18 @@ class ClientStopsReading(unittest.TestCase):
                 else:
                     select.select([], [sock], [], 0.1)
                 self.assertLess(time.time(), deadline, "phase 1 did not stall or finish")
-            stalled_at = state["off"]
-            noops_at_stall = seen["noops"]
-            self.assertLess(stalled_at, len(out),
-                            "client pipelined all %d commands without reading a reply: "
+            # Then until the backend, too, is stuck: replies back up to it.
+            answered = wait_stall(lambda: (try_send(), (seen["noops"], state["off"]))[1])
+            self.assertLess(seen["noops"], n,
+                            "backend answered all %d commands while the client read nothing: "
                             "the proxy did not push back" % n)
             samples = sample_rss(proxy)
             growth = max(samples) - baseline
             self.assertLess(growth, RSS_SLACK_KIB,
                             "RSS grew by %d KiB (baseline %d KiB, samples %r) while the client "
                             "was not reading; %d commands sent, backend answered %d" %
-                            (growth, baseline, samples, stalled_at // 13, seen["noops"]))
-            self.assertEqual(seen["noops"], noops_at_stall, "backend still answering: not stalled")
-            self.assertLess(seen["noops"], n)
+                            (growth, baseline, samples, state["off"] // 13, seen["noops"]))
+            self.assertEqual((seen["noops"], state["off"]), answered, "not stalled while sampling")
 
             # Phase 2: read everything (and send the rest) in one thread.
             got = bytearray()
@@ -378,10 +406,12 @@ class LongLine(unittest.TestCase):
             t = threading.Thread(target=sender, daemon=True)
             t.start()
             peak = baseline
-            deadline = time.time() + 180
-            while t.is_alive() and time.time() < deadline:
+            last, since = 0, time.time()
+            while t.is_alive() and time.time() - since < 15:   # hang bound: no progress for 15 s
                 peak = max(peak, proxy.rss_kib())
                 time.sleep(0.1)
+                if sent[0] != last:
+                    last, since = sent[0], time.time()
             self.assertFalse(t.is_alive(), "100 MB line: the client's send never finished "
                              "(%d bytes sent)" % sent[0])
             self.assertEqual(errors, [])

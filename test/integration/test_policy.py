@@ -193,6 +193,20 @@ class PolicyTest(unittest.TestCase):
         self.assertEqual(self.backend.messages, [])
 
 
+class SourceAddressTest(unittest.TestCase):
+    def test_source_address(self):
+        with ScriptedBackend() as backend, Proxy(backend.port, extra_listener="source_address = 127.0.0.2") as proxy:
+            c = Client(proxy.port)
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(backend.conns[0].peer[0], "127.0.0.2")
+
+    def test_default_source_is_loopback(self):
+        with ScriptedBackend() as backend, Proxy(backend.port) as proxy:
+            c = Client(proxy.port)
+            self.assertEqual(c.reply()[0], 220)
+            self.assertEqual(backend.conns[0].peer[0], "127.0.0.1")
+
+
 class PrivilegeTest(unittest.TestCase):
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_switches_to_user(self):
