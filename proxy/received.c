@@ -132,7 +132,7 @@ received_format(char *out, size_t outlen, const struct received_info *ri)
 	char helo[RECEIVED_HELO_MAX + 1], host[RECEIVED_FIELD_MAX + 1], id[RECEIVED_FIELD_MAX + 1];
 	char ver[RECEIVED_FIELD_MAX + 1], cipher[RECEIVED_FIELD_MAX + 1];
 	char lit[ADDR_MAX + 8], tcpinfo[ADDR_MAX + 16], date[64];
-	char text[RECEIVED_FIELD_MAX + 16];
+	char text[RECEIVED_HELO_MAX + 32];
 	struct writer w = { out, outlen, 0, 0, 0, 0 };
 	const char *addr = ri->client_addr;
 	size_t alen;
@@ -154,22 +154,21 @@ received_format(char *out, size_t outlen, const struct received_info *ri)
 	clean(host, ri->by_host, RECEIVED_FIELD_MAX, 0);
 	tls = ri->tls_version != NULL && ri->tls_version[0] != '\0';
 
-	word(&w, "Received:");
-	word(&w, "from");
-	word(&w, helo);
+	/* Keywords stay on the line of their values. */
+	snprintf(text, sizeof(text), "Received: from %s", helo);
+	word(&w, text);
 	word(&w, tcpinfo);
 
 	clause(&w);
-	word(&w, "by");
-	word(&w, host);
+	snprintf(text, sizeof(text), "by %s", host);
+	word(&w, text);
 	word(&w, "(starttlsd)");
-	word(&w, "with");
-	word(&w, !ri->esmtp ? "SMTP" : tls && ri->auth ? "ESMTPSA" : tls ? "ESMTPS" :
-	    ri->auth ? "ESMTPA" : "ESMTP");
+	word(&w, !ri->esmtp ? "with SMTP" : tls && ri->auth ? "with ESMTPSA" : tls ? "with ESMTPS" :
+	    ri->auth ? "with ESMTPA" : "with ESMTP");
 	if (ri->id != NULL && ri->id[0] != '\0') {
 		clean(id, ri->id, RECEIVED_FIELD_MAX, 0);
-		word(&w, "id");
-		word(&w, id);
+		snprintf(text, sizeof(text), "id %s", id);
+		word(&w, text);
 	}
 
 	if (tls) {

@@ -23,16 +23,19 @@
  *     literal HELO such as "[192.0.2.7]" or "[IPv6:2001:db8::7]" keeps its
  *     brackets and colons. by_host, id, tls_version and tls_cipher are
  *     cleaned the same way.
- *   - "with" is the RFC 3848 protocol: SMTP after HELO; after EHLO ESMTP,
- *     ESMTPS with TLS, ESMTPA with AUTH, ESMTPSA with both.
+ *   - "with" is the RFC 3848 protocol: SMTP after HELO (TLS or not: the
+ *     S/A variants are defined for EHLO only); after EHLO ESMTP, ESMTPS
+ *     with TLS, ESMTPA with AUTH, ESMTPSA with both.
  *   - the TLS comment is present only with TLS ("(version=V)" if the cipher
  *     is unknown); "id ID" only with a non-empty id.
  *   - the date is RFC 5322 in UTC, "+0000", with English day and month
  *     names whatever the locale.
- * Each clause starts a new line as above; a clause that would make its
- * line longer than 78 characters is folded before one of its words, so
- * only a single very long word (a long HELO) makes a longer line. The
- * whole header stays far below the 998-character line limit.
+ * Each clause starts a new line as above. Within a clause, a word that
+ * would make its line longer than 78 characters (counting a ';' that may
+ * follow it) goes to a new continuation line; a keyword stays with its
+ * value ("Received: from HELO", "by HOST", "with ESMTPS", "id ID"), so only
+ * a very long value (a long HELO) makes a longer line. Every line stays
+ * far below the 998-character limit of RFC 5322.
  */
 #ifndef STARTTLSD_RECEIVED_H
 #define STARTTLSD_RECEIVED_H

@@ -175,7 +175,6 @@ session_end(struct session *s, const char *reason, int graceful)
 	if (graceful && !s->client_closed) {
 		if (s->tls.ssl != NULL && s->tls_up) {
 			tls_close_notify(&s->tls);
-			tls_take(&s->tls, &s->to_client.pending);
 		}
 		outq_flush(s, &s->to_client, (uv_stream_t *)&s->client);
 		if (s->client_closed)	/* the flush failed and closed it */
@@ -199,6 +198,8 @@ on_write(uv_write_t *req, int status)
 
 	q->writing = 0;
 	buf_clear(&q->inflight);
+	if (buf_pending(&q->pending) == 0)
+		buf_free(&q->inflight);	/* idle: give the memory back */
 	if (status == UV_ECANCELED)
 		return;
 	if (status < 0) {
@@ -273,7 +274,7 @@ session_to_client(struct session *s, const char *p, size_t n)
 	if (s->client_closed)
 		return -1;
 	if (s->tls.ssl != NULL) {
-		if (tls_write(&s->tls, p, n) != 0 || tls_take(&s->tls, &s->to_client.pending) != 0)
+		if (tls_write(&s->tls, p, n) != 0)
 			return -1;
 	} else if (buf_append(&s->to_client.pending, p, n) != 0) {
 		return -1;
@@ -341,12 +342,9 @@ client_tls_input(struct session *s)
 		if (r < 0) {
 			log_event(LOG_WARN, "tls_error", "sid=%016llx stage=handshake client=%s error=\"%s\"",
 			    (unsigned long long)s->id, s->peer, tls_error(e, sizeof(e)));
-			tls_take(&s->tls, &s->to_client.pending);	/* the alert, if any */
 			session_end(s, "tls_handshake_failed", 1);
 			return -1;
 		}
-		if (tls_take(&s->tls, &s->to_client.pending) != 0)
-			goto nomem;
 		outq_flush(s, &s->to_client, (uv_stream_t *)&s->client);
 		if (s->closing)
 			return -1;
@@ -380,8 +378,6 @@ client_tls_input(struct session *s)
 		session_end(s, "tls_error", 0);
 		return -1;
 	}
-	if (tls_take(&s->tls, &s->to_client.pending) != 0)
-		goto nomem;
 	outq_flush(s, &s->to_client, (uv_stream_t *)&s->client);
 	return s->closing ? -1 : full;
 nomem:
@@ -410,6 +406,7 @@ session_client_input(struct session *s)
 		if (!full || buf_pending(&s->cin) >= CIN_HIGH)
 			break;
 	}
+	buf_release(&s->cin);	/* frees it only if everything was processed */
 	session_flow(s);
 }
 
@@ -435,11 +432,14 @@ on_client_read(uv_stream_t *h, ssize_t n, const uv_buf_t *b)
 	if (s->cstate == C_DONE)
 		return;
 	if (s->tls.ssl != NULL) {
-		if (tls_feed(&s->tls, b->base, (size_t)n) != 0) {
-			session_end(s, "out_of_memory", 0);
-			return;
-		}
-	} else if (buf_append(&s->cin, b->base, (size_t)n) != 0) {
+		/* BoringSSL reads straight from the read buffer; what it leaves is kept. */
+		tls_feed(&s->tls, b->base, (size_t)n);
+		session_client_input(s);
+		if (s->tls.ssl != NULL)
+			tls_feed_end(&s->tls);
+		return;
+	}
+	if (buf_append(&s->cin, b->base, (size_t)n) != 0) {
 		session_end(s, "out_of_memory", 0);
 		return;
 	}
@@ -529,7 +529,7 @@ session_arm_timer(struct session *s)
 int
 session_start_tls(struct session *s)
 {
-	if (tls_start(&s->tls, tls_server_ctx(s->gen->tls)) != 0) {
+	if (tls_start(&s->tls, tls_server_ctx(s->gen->tls), &s->to_client.pending) != 0) {
 		session_end(s, "tls_setup_failed", 0);
 		return -1;
 	}

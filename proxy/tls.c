@@ -451,25 +451,89 @@ tls_peer_cert_info(SSL *ssl, char *dst, size_t len)
 	X509_free(x);
 }
 
-int
-tls_start(struct tls *t, SSL_CTX *ctx)
+/* --- the custom BIO --- */
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static int
+bio_write(BIO *b, const char *p, int n)
 {
-	memset(t, 0, sizeof(*t));
-	if ((t->ssl = SSL_new(ctx)) == NULL)
-		return -1;
-	t->rbio = BIO_new(BIO_s_mem());
-	t->wbio = BIO_new(BIO_s_mem());
-	if (t->rbio == NULL || t->wbio == NULL) {
-		BIO_free(t->rbio);
-		BIO_free(t->wbio);
-		SSL_free(t->ssl);
-		memset(t, 0, sizeof(*t));
+	struct tls *t = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	return buf_append(t->out, p, (size_t)n) == 0 ? n : -1;
+}
+
+static int
+bio_read(BIO *b, char *p, int n)
+{
+	struct tls *t = BIO_get_data(b);
+	size_t want = (size_t)n, got = 0, k;
+
+	BIO_clear_retry_flags(b);
+	if (n <= 0)
+		return 0;
+	/* Spilled bytes are older than the chunk being fed: they go first. */
+	if ((k = buf_pending(&t->spill)) > 0) {
+		k = k < want ? k : want;
+		memcpy(p, buf_head(&t->spill), k);
+		buf_consume(&t->spill, k);
+		got = k;
+	}
+	if (got < want && t->inlen > 0) {
+		k = t->inlen < want - got ? t->inlen : want - got;
+		memcpy(p + got, t->in, k);
+		t->in += k;
+		t->inlen -= k;
+		got += k;
+	}
+	if (got == 0) {
+		BIO_set_retry_read(b);
 		return -1;
 	}
-	/* An empty read BIO means "retry later", not end of file. */
-	BIO_set_mem_eof_return(t->rbio, -1);
-	BIO_set_mem_eof_return(t->wbio, -1);
-	SSL_set_bio(t->ssl, t->rbio, t->wbio);	/* the SSL now owns both */
+	return (int)got;
+}
+
+static long
+bio_ctrl(BIO *b, int cmd, long larg, void *parg)
+{
+	(void)b;
+	(void)larg;
+	(void)parg;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static void
+bio_init(void)
+{
+	if ((bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "starttlsd")) == NULL)
+		return;
+	BIO_meth_set_write(bio_method, bio_write);
+	BIO_meth_set_read(bio_method, bio_read);
+	BIO_meth_set_ctrl(bio_method, bio_ctrl);
+}
+
+int
+tls_start(struct tls *t, SSL_CTX *ctx, struct buf *out)
+{
+	BIO *bio;
+
+	memset(t, 0, sizeof(*t));
+	pthread_once(&bio_once, bio_init);
+	if (bio_method == NULL || (t->ssl = SSL_new(ctx)) == NULL)
+		return -1;
+	if ((bio = BIO_new(bio_method)) == NULL) {
+		SSL_free(t->ssl);
+		t->ssl = NULL;
+		return -1;
+	}
+	t->out = out;
+	BIO_set_data(bio, t);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(t->ssl, bio, bio);	/* the SSL owns it */
 	SSL_set_accept_state(t->ssl);
 	/* Free handshake-only state once done: idle sessions stay small. */
 	SSL_set_shed_handshake_config(t->ssl, 1);
@@ -480,35 +544,34 @@ void
 tls_free(struct tls *t)
 {
 	if (t->ssl != NULL)
-		SSL_free(t->ssl);	/* frees both BIOs */
+		SSL_free(t->ssl);	/* frees the BIO */
+	buf_free(&t->spill);
 	memset(t, 0, sizeof(*t));
 }
 
 int
 tls_feed(struct tls *t, const char *p, size_t n)
 {
-	return BIO_write(t->rbio, p, (int)n) == (int)n ? 0 : -1;
+	t->in = p;
+	t->inlen = n;
+	return 0;
+}
+
+void
+tls_feed_end(struct tls *t)
+{
+	if (t->inlen > 0 && buf_append(&t->spill, t->in, t->inlen) != 0) {
+		/* Out of memory: the session notices when TLS fails to progress. */
+	}
+	t->in = NULL;
+	t->inlen = 0;
+	buf_release(&t->spill);
 }
 
 size_t
-tls_unread(struct tls *t)
+tls_unread(const struct tls *t)
 {
-	return BIO_pending(t->rbio);
-}
-
-int
-tls_take(struct tls *t, struct buf *out)
-{
-	const uint8_t *p;
-	size_t n;
-
-	if (!BIO_mem_contents(t->wbio, &p, &n))
-		return -1;
-	if (n == 0)
-		return 0;
-	if (buf_append(out, p, n) != 0)
-		return -1;
-	return BIO_reset(t->wbio) == 1 ? 0 : -1;
+	return buf_pending(&t->spill) + t->inlen;
 }
 
 int

@@ -2,8 +2,8 @@
  * tls.h - BoringSSL glue: the shared SSL_CTX and TLS over memory BIOs.
  *
  * Sessions never give BoringSSL a socket: ciphertext read from the client
- * is fed in with tls_feed(), and ciphertext BoringSSL produces is taken
- * out with tls_take() and written by the session, so nothing ever blocks.
+ * is fed in with tls_feed(), and ciphertext BoringSSL produces lands in the
+ * session's output buffer, which the session writes: nothing ever blocks.
  */
 #ifndef STARTTLSD_TLS_H
 #define STARTTLSD_TLS_H
@@ -46,28 +46,37 @@ SSL_CTX *tls_server_ctx(const struct tls_server *ts);
  */
 void tls_peer_cert_info(SSL *ssl, char *dst, size_t len);
 
-/* One TLS connection over memory BIOs. */
+/*
+ * One TLS connection. BoringSSL talks to a small custom BIO: it reads
+ * ciphertext straight from the chunk the session just read from the socket
+ * (tls_feed), keeping only what it did not consume (spill), and writes
+ * ciphertext straight into the session's output buffer. No memory BIOs,
+ * no copies, and nothing held while the session is idle.
+ */
 struct tls {
-	SSL *ssl;	/* NULL until tls_start() */
-	BIO *rbio;	/* ciphertext from the network, read by BoringSSL */
-	BIO *wbio;	/* ciphertext written by BoringSSL, for the network */
-	int done;	/* handshake completed */
+	SSL *ssl;		/* NULL until tls_start() */
+	struct buf *out;	/* where ciphertext for the network goes */
+	struct buf spill;	/* fed ciphertext BoringSSL has not consumed yet */
+	const char *in;		/* the chunk being fed (borrowed until tls_feed_end) */
+	size_t inlen;
+	int done;		/* handshake completed */
 };
 
-/* Create the server-side connection. Returns 0, or -1. */
-int tls_start(struct tls *t, SSL_CTX *ctx);
+/* Create the server-side connection writing to out. Returns 0, or -1. */
+int tls_start(struct tls *t, SSL_CTX *ctx, struct buf *out);
 
 /* Free the connection; safe on a zeroed or already freed struct. */
 void tls_free(struct tls *t);
 
-/* Hand ciphertext read from the network to BoringSSL. Returns 0 or -1. */
+/*
+ * Lend BoringSSL ciphertext read from the network, for the calls that
+ * follow; tls_feed_end() then keeps whatever was not consumed. Returns 0.
+ */
 int tls_feed(struct tls *t, const char *p, size_t n);
-
-/* Move the ciphertext BoringSSL wants sent into out. Returns 0 or -1. */
-int tls_take(struct tls *t, struct buf *out);
+void tls_feed_end(struct tls *t);
 
 /* Bytes of ciphertext fed in and not yet consumed by BoringSSL. */
-size_t tls_unread(struct tls *t);
+size_t tls_unread(const struct tls *t);
 
 /* Drive the handshake: 1 done, 0 needs more input, -1 failed. */
 int tls_handshake(struct tls *t);
