@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -664,6 +665,8 @@ read_line(char *str, int num, void *stream)
 	memcpy(str, p->text, take);
 	str[take] = '\0';
 	p->text += n;
+	if (p->lineno == 1 && memcmp(str, "\xEF\xBB\xBF", 3) == 0)	/* UTF-8 BOM */
+		memmove(str, str + 3, strlen(str + 3) + 1);
 	maybe_section(p, str);
 	return str;
 }
@@ -793,6 +796,10 @@ config_parse_string(const char *text, const char *path, char *err, size_t errlen
 	p.err = err;
 	p.errlen = errlen;
 	p.lineno = 0;
+	/* Debian's inih makes these run-time switches: an indented line is not a
+	 * continuation of the previous value here, and read_line() strips the BOM. */
+	ini_allow_multiline = false;
+	ini_allow_bom = false;
 	rc = ini_parse_stream(read_line, &p, on_key, &p);
 	if (!p.failed && rc > 0)
 		fail(&p, rc, "syntax error (expected [section], key = value, or a ; comment)");

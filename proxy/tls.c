@@ -33,6 +33,16 @@ tls_error(char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * TLS 1.2 ciphers unless [tls] ciphers says otherwise: forward secrecy and
+ * AEAD only (no CBC: LUCKY13), the server's order. TLS 1.3 suites are
+ * fixed by BoringSSL and all AEAD.
+ */
+#define DEFAULT_CIPHERS                                                                         \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                           \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"                           \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+
 /* One certificate and its context. */
 struct cert_ctx {
 	SSL_CTX *ctx;
@@ -263,7 +273,7 @@ configure_ctx(SSL_CTX *ctx, struct tls_server *ts, const struct config *cfg, cha
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	else if (ts->nticket_keys > 0)
 		SSL_CTX_set_tlsext_ticket_key_cb(ctx, ticket_key_cb);
-	if (tc->ciphers != NULL && !SSL_CTX_set_strict_cipher_list(ctx, tc->ciphers)) {
+	if (!SSL_CTX_set_strict_cipher_list(ctx, tc->ciphers ? tc->ciphers : DEFAULT_CIPHERS)) {
 		snprintf(err, errlen, "%s:%d: ciphers = %s: %s", cfg->path, tc->ciphers_line, tc->ciphers,
 		    tls_error(e, sizeof(e)));
 		return -1;
