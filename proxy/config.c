@@ -751,6 +751,11 @@ validate(struct parse *p)
 				    lc->listen_str, cfg->listeners[j].name);
 		if (lc->accept_proxy && lc->proxy_trusted == NULL)
 			return fail(p, lc->line, "[listener %s] has accept_proxy = yes but no proxy_trusted", lc->name);
+		if (lc->proxy_trusted != NULL) {
+			char why[200];
+			if (cidr_list_parse(lc->proxy_trusted, &lc->trusted, why, sizeof(why)) != 0)
+				return fail(p, lc->proxy_trusted_line, "proxy_trusted: %s", why);
+		}
 		if (lc->hostname == NULL) {
 			if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
 				snprintf(host, sizeof(host), "localhost");
@@ -884,6 +889,7 @@ config_free(struct config *cfg)
 		free(cfg->listeners[i].name);
 		free(cfg->listeners[i].hostname);
 		free(cfg->listeners[i].proxy_trusted);
+		cidr_list_free(&cfg->listeners[i].trusted);
 	}
 	free(cfg->listeners);
 	tls_conf_free(&cfg->tls);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "netaddr.h"
+
 enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -55,6 +57,7 @@ struct listener_conf {
 	int accept_proxy;		/* accept_proxy = no: inbound PROXY header */
 	char *proxy_trusted;		/* proxy_trusted = CIDR list (required with accept_proxy) */
 	int proxy_trusted_line;
+	struct cidr_list trusted;	/* proxy_trusted, parsed */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "ehlo.h"
+#include "identity.h"
 #include "log.h"
 #include "session.h"
 #include "smtp.h"
@@ -30,7 +31,7 @@ const char *
 relay_strstate(enum client_state st)
 {
 	static const char *const names[] = { "command", "skip_line", "skip_bytes", "wait_reply", "auth",
-		"data", "starttls", "handshake", "done" };
+		"data", "starttls", "handshake", "done", "proxy_header" };
 
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
@@ -171,7 +172,11 @@ static void
 cmd_ehlo(struct session *s, const struct smtp_cmd *c, const char *line, size_t len)
 {
 	unsigned flags = s->need_ehlo ? PF_POST_TLS : 0;
+	size_t n = c->argslen < sizeof(s->helo) - 1 ? c->argslen : sizeof(s->helo) - 1;
 
+	memcpy(s->helo, c->args, n);
+	s->helo[n] = '\0';
+	s->esmtp = c->verb == SMTP_EHLO;
 	s->need_ehlo = 0;
 	reset_transaction(s);
 	forward(s, line, len, (c->verb == SMTP_EHLO ? P_EHLO : P_HELO) | flags);
@@ -497,8 +502,8 @@ relay_client_input(struct session *s)
 		progress = 0;
 		switch (s->cstate) {
 		case C_CMD:
-			if (s->qlen >= SESSION_QUEUE_MAX - 2)
-				break;	/* pipelining depth reached: wait for replies */
+			if (!s->greeted || s->qlen >= SESSION_QUEUE_MAX - 2)
+				break;	/* before the greeting, or pipelining depth reached: wait */
 			progress = take_line(s, s->lc->max_line_length);
 			break;
 		case C_AUTH:
@@ -525,6 +530,7 @@ relay_client_input(struct session *s)
 			break;
 		case C_WAIT:
 		case C_HANDSHAKE:
+		case C_PROXY_HDR:
 		case C_DONE:
 			break;
 		}
@@ -545,6 +551,7 @@ relay_client_input(struct session *s)
 	case C_WAIT:
 	case C_DONE:
 		break;	/* a reply is coming; relay_backend_input() calls us again */
+	case C_PROXY_HDR:
 	default:
 		session_end(s, "client_closed", 0);
 	}
@@ -634,6 +641,28 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 	if (kind != P_AUTH || code != 334)
 		queue_pop(s);
 	switch (kind & ~PF_POST_TLS) {
+	case P_GREETING:
+		if (code == 220 && s->lc->backend_identity == IDENTITY_XCLIENT) {
+			/* Tell the backend who the client is; its next 220 is the greeting. */
+			if (identity_send_xclient(s) == 0)
+				queue_push(s, P_XCLIENT);
+			break;
+		}
+		relay_reply(s, p, n);
+		s->greeted = 1;
+		break;
+	case P_XCLIENT:
+		if (code != 220) {
+			/* Never let the client on as 127.0.0.1: that is what XCLIENT is for. */
+			log_event(LOG_ERROR, "xclient_refused", "sid=%016llx code=%d hint=\"allow us in the backend's "
+			    "smtpd_authorized_xclient_hosts\"", SID(s), code);
+			close_with_421(s, "backend_refused_xclient", "4.3.0", "Service not available");
+			flush_locals(s);
+			return;
+		}
+		relay_reply(s, p, n);
+		s->greeted = 1;
+		break;
 	case P_EHLO:
 	case P_HELO:
 		ehlo_reply(s, kind, code, p, n);
@@ -649,6 +678,8 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 			s->cstate = C_DATA;
 			data_filter_init(&s->df, s->lc->max_data_line_length);
 			s->msg_size = 0;
+			if (s->lc->add_received && identity_send_received(s) != 0)
+				log_event(LOG_WARN, "received_header", "sid=%016llx error=\"cannot format\"", SID(s));
 		} else {
 			s->cstate = C_CMD;
 		}
@@ -660,6 +691,8 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 		break;
 	case P_AUTH:
 		relay_reply(s, p, n);
+		if (code == 235)
+			s->authenticated = 1;
 		if (s->cstate == C_WAIT || s->cstate == C_AUTH)
 			s->cstate = code == 334 ? C_AUTH : C_CMD;
 		break;

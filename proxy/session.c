@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "connlimit.h"
+#include "identity.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "worker.h"
 
 /* Flow control: stop reading a side once this much is queued for its peer. */
@@ -27,6 +29,7 @@ static atomic_uint_fast64_t next_id = 1;
 static void on_client_read(uv_stream_t *h, ssize_t n, const uv_buf_t *b);
 static void on_backend_read(uv_stream_t *h, ssize_t n, const uv_buf_t *b);
 static void outq_flush(struct session *s, struct outq *q, uv_stream_t *h);
+static int take_proxy_header(struct session *s);
 
 static void
 fmt_addr(const struct sockaddr_storage *ss, char *dst, size_t len)
@@ -431,6 +434,15 @@ on_client_read(uv_stream_t *h, ssize_t n, const uv_buf_t *b)
 	s->bytes_from_client += (uint64_t)n;
 	if (s->cstate == C_DONE)
 		return;
+	if (s->cstate == C_PROXY_HDR) {
+		if (buf_append(&s->cin, b->base, (size_t)n) != 0) {
+			session_end(s, "out_of_memory", 0);
+			return;
+		}
+		if (take_proxy_header(s))
+			session_client_input(s);
+		return;
+	}
 	if (s->tls.ssl != NULL) {
 		/* BoringSSL reads straight from the read buffer; what it leaves is kept. */
 		tls_feed(&s->tls, b->base, (size_t)n);
@@ -482,8 +494,8 @@ on_timeout(uv_timer_t *t)
 	const char *what;
 	char line[300];
 
-	if (s->cstate == C_HANDSHAKE) {
-		session_end(s, "tls_handshake_timeout", 0);
+	if (s->cstate == C_HANDSHAKE || s->cstate == C_PROXY_HDR) {
+		session_end(s, s->cstate == C_HANDSHAKE ? "tls_handshake_timeout" : "proxy_header_timeout", 0);
 		return;
 	} else if (s->lc->session_timeout_ms && uv_now(&s->w->loop) >= s->started_ms + s->lc->session_timeout_ms) {
 		what = "session_timeout";
@@ -611,6 +623,65 @@ connect_backend(struct session *s)
 	return uv_tcp_connect(&s->connect_req, &s->backend, (const struct sockaddr *)&lc->backend, on_connect);
 }
 
+/*
+ * The client is known (directly, or from a PROXY header): count it, connect
+ * to the backend, and in implicit mode start TLS.
+ */
+static void
+session_begin(struct session *s)
+{
+	const struct listener_conf *lc = s->lc;
+	const char *why;
+	int r;
+
+	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, s->gen->cfg->max_connections, &why) != 0) {
+		refuse_connection(s, why);
+		return;
+	}
+	s->counted = 1;
+	if ((r = connect_backend(s)) != 0) {
+		on_connect(&s->connect_req, r);
+		return;
+	}
+	if ((lc->backend_identity == IDENTITY_PROXY_V1 || lc->backend_identity == IDENTITY_PROXY_V2) &&
+	    identity_send_proxy(s) != 0) {
+		session_end(s, "out_of_memory", 0);
+		return;
+	}
+	if (lc->tls == TLS_MODE_IMPLICIT && session_start_tls(s) != 0)
+		return;
+	if (s->cstate != C_HANDSHAKE)
+		session_arm_timer(s);
+	session_flow(s);
+}
+
+/* C_PROXY_HDR: bytes from the load balancer; returns 1 once the session began. */
+static int
+take_proxy_header(struct session *s)
+{
+	int r = identity_take_proxy(s);
+
+	if (r == 0 && buf_pending(&s->cin) <= PROXYPROTO_MAXLEN)
+		return 0;
+	if (r <= 0) {
+		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=bad_proxy_header", (unsigned long long)s->id,
+		    s->peer);
+		session_end(s, "bad_proxy_header", 0);
+		return 0;
+	}
+	s->cstate = C_CMD;
+	session_begin(s);
+	if (s->closing)
+		return 0;
+	if (s->tls.ssl != NULL && buf_pending(&s->cin) > 0) {
+		/* What followed the header is the start of the TLS handshake. */
+		tls_feed(&s->tls, buf_head(&s->cin), buf_pending(&s->cin));
+		tls_feed_end(&s->tls);
+		buf_clear(&s->cin);
+	}
+	return 1;
+}
+
 static void
 free_unaccepted(uv_handle_t *h)
 {
@@ -621,8 +692,7 @@ int
 session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *server)
 {
 	struct session *s;
-	int len = sizeof(s->peer_addr), r;
-	const char *why;
+	int len = sizeof(s->peer_addr);
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -1;
@@ -660,19 +730,13 @@ session_start(struct worker *w, const struct listener_conf *lc, uv_stream_t *ser
 	    lc->name, s->peer, config_tls_mode_name(lc->tls));
 
 	relay_init(s);
-	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, w->gen->cfg->max_connections, &why) != 0) {
-		refuse_connection(s, why);
+	if (identity_expect_proxy(s)) {
+		/* A trusted load balancer speaks first: who is the client? */
+		s->cstate = C_PROXY_HDR;
+		uv_timer_start(&s->timer, on_timeout, lc->handshake_timeout_ms, 0);
+		session_flow(s);
 		return 0;
 	}
-	s->counted = 1;
-	if ((r = connect_backend(s)) != 0) {
-		on_connect(&s->connect_req, r);
-		return 0;
-	}
-	if (lc->tls == TLS_MODE_IMPLICIT && session_start_tls(s) != 0)
-		return 0;
-	if (s->cstate != C_HANDSHAKE)
-		session_arm_timer(s);
-	session_flow(s);
+	session_begin(s);
 	return 0;
 }

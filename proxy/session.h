@@ -30,6 +30,7 @@ enum client_state {
 	C_DATA,		/* message content, until CRLF.CRLF */
 	C_STARTTLS,	/* STARTTLS accepted, waiting for earlier replies */
 	C_HANDSHAKE,	/* TLS handshake in progress */
+	C_PROXY_HDR,	/* waiting for a trusted load balancer's PROXY header */
 	C_DONE,		/* QUIT sent, or closing: input is ignored */
 };
 
@@ -45,6 +46,7 @@ enum pend_kind {
 	P_AUTH,		/* stays queued across 334 continuations */
 	P_RSET_INTERNAL,/* our own RSET after the handshake: reply swallowed */
 	P_QUIT,
+	P_XCLIENT,	/* our XCLIENT: its 220 is the greeting the client sees */
 	P_OTHER,
 	P_LOCAL,	/* a reply starttlsd makes itself, kept in order */
 };
@@ -118,6 +120,10 @@ struct session {
 	char mail_from[256];		/* envelope sender of the current transaction */
 	unsigned rcpts;			/* accepted recipients of the current transaction */
 	unsigned errors;		/* commands refused by starttlsd itself */
+	int greeted;			/* the client has its greeting: commands may flow */
+	char helo[256];			/* last EHLO/HELO argument, for Received: */
+	int esmtp;			/* it was EHLO */
+	int authenticated;		/* AUTH succeeded (235) */
 	const char *msg_rejected;	/* the current message is being refused (why), or NULL */
 	int backend_gone;		/* backend dropped after a rejected message */
 	struct buf scratch;		/* output of a refused message, discarded */
