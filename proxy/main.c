@@ -99,7 +99,7 @@ bind_all(char *err, size_t errlen)
 		if ((workers[i].fds = calloc(cfg->nlisteners, sizeof(int))) == NULL)
 			return -1;
 		for (l = 0; l < cfg->nlisteners; l++)
-			if ((workers[i].fds[l] = worker_bind(&cfg->listeners[l], err, errlen)) < 0)
+			if ((workers[i].fds[l] = worker_bind(&cfg->listeners[l], i == 0, err, errlen)) < 0)
 				return -1;
 	}
 	return 0;

@@ -14,15 +14,29 @@
 #include "session.h"
 
 int
-worker_bind(const struct listener_conf *lc, char *err, size_t errlen)
+worker_bind(const struct listener_conf *lc, int first, char *err, size_t errlen)
 {
-	int fd, one = 1;
+	int fd = -1, one = 1;
 	socklen_t len = lc->listen.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 
 	if ((fd = socket(lc->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 		goto err;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto err;
+	if (first) {
+		/* SO_REUSEPORT would let us share the port with another running
+		 * starttlsd of the same user: make sure nobody holds it first. */
+		if (lc->listen.ss_family == AF_INET6 &&
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+			goto err;
+		if (bind(fd, (const struct sockaddr *)&lc->listen, len) != 0)
+			goto err;
+		close(fd);
+		if ((fd = socket(lc->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+			goto err;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
 		goto err;
 	if (lc->listen.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
 		goto err;

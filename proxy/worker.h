@@ -38,9 +38,10 @@ struct worker {
 
 /*
  * Create and bind one listening socket for lc (SO_REUSEPORT, so every worker
- * binds the same address). Returns the fd, or -1 with a message in err.
+ * binds the same address). With first set, it first checks that no other
+ * process holds the address. Returns the fd, or -1 with a message in err.
  */
-int worker_bind(const struct listener_conf *lc, char *err, size_t errlen);
+int worker_bind(const struct listener_conf *lc, int first, char *err, size_t errlen);
 
 /* Start a worker thread on already bound sockets fds[nlisteners]. Returns 0 or -1. */
 int worker_start(struct worker *w);
