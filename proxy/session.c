@@ -90,33 +90,19 @@ on_handle_closed(uv_handle_t *h)
 	free(s);
 }
 
+/* Close one of the session's handles, once; *closed records that it was. */
 static void
-close_client(struct session *s)
+close_once(uv_handle_t *h, int *closed)
 {
-	if (s->client_closed)
+	if (*closed)
 		return;
-	s->client_closed = 1;
-	uv_close((uv_handle_t *)&s->client, on_handle_closed);
+	*closed = 1;
+	uv_close(h, on_handle_closed);
 }
 
-static void
-close_backend(struct session *s)
-{
-	if (s->backend_closed)
-		return;
-	s->backend_closed = 1;
-	uv_close((uv_handle_t *)&s->backend, on_handle_closed);
-}
-
-static void
-close_timer(struct session *s)
-{
-	if (s->timer_closed)
-		return;
-	s->timer_closed = 1;
-	uv_timer_stop(&s->timer);
-	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-}
+#define close_client(s) close_once((uv_handle_t *)&(s)->client, &(s)->client_closed)
+#define close_backend(s) close_once((uv_handle_t *)&(s)->backend, &(s)->backend_closed)
+#define close_timer(s) close_once((uv_handle_t *)&(s)->timer, &(s)->timer_closed)
 
 void
 session_drop_backend(struct session *s)
