@@ -27,12 +27,19 @@ build-asan: deps $(BUILD_SAN)/build.ninja
 run: build
 	@tools/dev-run $(BUILD)/starttlsd
 
+FUZZ_SECONDS ?= 60
+
 # Every test: unit + integration on the normal build, then the same suite on
-# the AddressSanitizer/UBSan build, then a short run of every fuzzer.
+# the AddressSanitizer/UBSan build, then a short run of every fuzzer
+# (FUZZ_SECONDS each; tools/run-fuzzers 600 for a longer run).
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure
+	tools/run-fuzzers $(FUZZ_SECONDS)
+
+fuzz: deps
+	tools/run-fuzzers $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

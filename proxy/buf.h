@@ -21,8 +21,8 @@ struct buf {
 /* Number of pending bytes. */
 static inline size_t buf_pending(const struct buf *b) { return b->len - b->off; }
 
-/* Pointer to the first pending byte (valid until the next append). */
-static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+/* Pointer to the first pending byte (valid until the next append); NULL if never allocated. */
+static inline char *buf_head(const struct buf *b) { return b->data ? b->data + b->off : NULL; }
 
 /* Append n bytes; returns 0, or -1 if memory is exhausted. */
 int buf_append(struct buf *b, const void *p, size_t n);

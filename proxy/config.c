@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
@@ -38,7 +39,10 @@ struct parse {
 	struct listener_conf *lc;	/* the current listener, in SEC_LISTENER */
 	struct tls_conf *tc;		/* the current TLS section, in SEC_TLS / SEC_TLS_NAMED */
 	unsigned long long seen;	/* bit i: keys[i] was set in this section */
+	int global_line;		/* where [global] began, 0 if not yet */
 };
+
+static int fail(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int
 fail(struct parse *p, int line, const char *fmt, ...)
@@ -308,7 +312,7 @@ set_ip(struct parse *p, void *field, const char *v, const char **why)
 
 	(void)p;
 	memset(ss, 0, sizeof(*ss));
-	if (n >= sizeof(host) + 2)
+	if (n >= sizeof(host))
 		goto bad;
 	if (v[0] == '[' && n > 2 && v[n - 1] == ']') {
 		memcpy(host, v + 1, n - 2);
@@ -416,6 +420,9 @@ begin_section(struct parse *p, const char *section)
 	p->tc = NULL;
 	p->sec = SEC_NONE;
 	if (strcmp(section, "global") == 0) {
+		if (p->global_line)
+			return fail(p, p->lineno, "duplicate section [global] (first at line %d)", p->global_line);
+		p->global_line = p->lineno;
 		p->sec = SEC_GLOBAL;
 		return 1;
 	}
@@ -535,7 +542,7 @@ maybe_section(struct parse *p, const char *line)
 	char name[128];
 	size_t n;
 
-	while (*line == ' ' || *line == '\t')
+	while (isspace((unsigned char)*line))	/* as inih skips it */
 		line++;
 	if (*line != '[' || (end = strchr(line, ']')) == NULL)
 		return;

@@ -79,7 +79,8 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 				return buf_append(out, ".\r\n", 3) ? DATA_NOMEM : DATA_END;
 			}
 			/* ".\r" + LF after a bare line end, or a bare CR: never an end. */
-			if (buf_append(out, "..", 2) || line_end(f, out, c == '\n' && f->prev_crlf))
+			/* The line did end in CRLF if c is LF: the next line is in CRLF context. */
+			if (buf_append(out, "..", 2) || line_end(f, out, c == '\n'))
 				return DATA_NOMEM;
 			if (c != '\n')
 				i--;	/* c starts the next line: scan it again at BOL */

@@ -56,6 +56,8 @@ ehlo_rewrite(const char *reply, size_t len, const struct ehlo_opts *opts, struct
 			return -1;
 		if (off == 0 && r.code != 250)
 			return buf_append(out, reply, len);
+		if (r.code != 250 || r.last != (off + ll == len))
+			return -1;	/* codes differ, or the final line is not last */
 		code = r.code;
 		off += ll;
 		if (nkept > 0) {	/* never drop the first (domain) line */

@@ -87,6 +87,8 @@ flush_locals(struct session *s)
  * A reply starttlsd makes itself. It goes out at once if nothing is
  * pending, else it waits its turn behind earlier commands' replies.
  */
+static void reply_local(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 reply_local(struct session *s, const char *fmt, ...)
 {

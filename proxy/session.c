@@ -83,8 +83,6 @@ on_handle_closed(uv_handle_t *h)
 	buf_free(&s->to_backend.pending);
 	buf_free(&s->to_backend.inflight);
 	relay_free(s);
-	if (s->counted)
-		connlimit_release(&s->peer_addr);
 	worker_session_gone(s->w, s);
 	gen_unref(s->gen);
 	free(s);
@@ -152,6 +150,11 @@ session_end(struct session *s, const char *reason, int graceful)
 	s->closing = 1;
 	s->cstate = C_DONE;
 	s->end_reason = reason;
+	/* Free the connection-limit slot now: a client that reconnects as soon
+	 * as it sees our close must not find itself still counted. */
+	if (s->counted)
+		connlimit_release(&s->peer_addr);
+	s->counted = 0;
 	log_event(LOG_INFO, "disconnect", "sid=%016llx reason=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu",
 	    (unsigned long long)s->id, reason, (unsigned long long)s->bytes_from_client,
 	    (unsigned long long)s->bytes_to_client, (unsigned long long)(uv_now(&s->w->loop) - s->started_ms));
