@@ -41,5 +41,10 @@ test: build build-asan
 fuzz: deps
 	tools/run-fuzzers $(FUZZ_SECONDS)
 
+# starttlsd side by side with nginx mail, stunnel and an haproxy TLS floor;
+# writes tools/bench/results/results.md and chart.png.
+bench: build
+	tools/bench/run-bench
+
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
