@@ -222,6 +222,20 @@ class PrivilegeTest(unittest.TestCase):
             proxy.wait_log("event=privileges user=nobody")
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_chroot(self):
+        import tempfile
+        jail = tempfile.mkdtemp(prefix="starttlsd-jail-")
+        os.chmod(jail, 0o755)
+        with ScriptedBackend() as backend, \
+                Proxy(backend.port, extra_global="user = nobody\nchroot = %s" % jail) as proxy:
+            self.assertEqual(os.readlink("/proc/%d/root" % proxy.proc.pid), jail)
+            c = Client(proxy.port)
+            self.assertEqual(c.reply()[0], 220)
+            c.cmd("EHLO a")
+            c.starttls()
+            self.assertEqual(c.cmd("EHLO a")[0], 250)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_refuses_root_without_user(self):
         import subprocess
         import harness

@@ -67,6 +67,51 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(conn.received, b"EHLO client.example\r\nRSET\r\nEHLO client.example\r\nQUIT\r\n")
         self.proxy.wait_log("event=starttls_injection")
 
+    def test_starttls_injection_in_a_later_write_while_replies_pending(self):
+        release = __import__("threading").Event()
+
+        def script(conn):
+            conn.send(b"220 hi\r\n")
+            self.assertEqual(conn.read_line(), b"NOOP\r\n")
+            release.wait(5)  # hold the NOOP reply: STARTTLS must wait for it
+            conn.send(b"250 ok\r\n")
+            while conn.read_line() is not None:
+                conn.send(b"250 ok\r\n")
+        self.backend.script = script
+        c = Client(self.proxy.port)
+        c.reply()
+        c.send(b"NOOP\r\nSTARTTLS\r\n")
+        time.sleep(0.2)
+        c.send(b"MAIL FROM:<later@write>\r\n")  # a separate write, before any 220
+        time.sleep(0.2)
+        release.set()
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.reply(), (220, b"220 2.0.0 Ready to start TLS\r\n"))
+        import harness
+        c.sock = harness.client_context().wrap_socket(c.sock)
+        self.assertEqual(c.cmd("EHLO a")[0], 250)
+        c.close()
+        self.assertTrue(self.backend.done.wait(5))
+        self.assertNotIn(b"later@write", self.backend.conns[0].received)
+
+    def test_plaintext_before_client_hello_never_reaches_backend(self):
+        c = self.connect()
+        self.assertEqual(c.cmd("STARTTLS")[0], 220)
+        # Plaintext after the 220, in front of where the ClientHello belongs.
+        c.send(b"MAIL FROM:<with@hello>\r\n")
+        self.assertTrue(c.closed())
+        self.proxy.wait_log("reason=tls_handshake_failed")
+        self.assertNotIn(b"with@hello", self.backend.conns[0].received)
+
+    def test_command_with_bare_lf_is_sent_with_crlf(self):
+        c = self.connect()
+        c.send(b"NOOP lf-only\n")
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.cmd(b"NOOP a\rb")[0], 500)  # bare CR inside: refused
+        c.cmd("QUIT")
+        self.assertTrue(self.backend.done.wait(5))
+        self.assertEqual(self.backend.conns[0].received, b"NOOP lf-only\r\nQUIT\r\n")
+
     def test_starttls_with_arguments_501(self):
         c = self.connect()
         self.assertEqual(c.cmd("STARTTLS now")[0], 501)
