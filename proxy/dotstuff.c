@@ -11,6 +11,9 @@ enum {
 	ST_CR,		/* inside a line, after a CR (held back) */
 };
 
+/* Bytes that leave the fast path: CR, LF and NUL. */
+static const unsigned char special[256] = { ['\0'] = 1, ['\r'] = 1, ['\n'] = 1 };
+
 void
 data_filter_init(struct data_filter *f, size_t max_line)
 {
@@ -35,21 +38,39 @@ line_end(struct data_filter *f, struct buf *out, int crlf)
 enum data_result
 data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *out, size_t *used)
 {
-	size_t i = 0, run;
+	size_t i = 0;
 	char c;
 
 	while (i < len) {
-		/* Fast path: copy a run of ordinary bytes inside a line. */
+		/*
+		 * Fast path: ordinary bytes, and clean CRLF line ends followed by an
+		 * ordinary byte (the common case), are appended in one go.
+		 */
 		if (f->state == ST_MID) {
-			for (run = i; run < len && in[run] != '\r' && in[run] != '\n' && in[run] != '\0'; run++)
-				;
-			if (run > i) {
-				if (buf_append(out, in + i, run - i))
+			size_t j = i, start = i, carried = f->linelen;
+
+			for (;;) {
+				while (j < len && !special[(unsigned char)in[j]])
+					j++;
+				if (j + 2 < len && in[j] == '\r' && in[j + 1] == '\n' && in[j + 2] != '.' &&
+				    !special[(unsigned char)in[j + 2]]) {
+					if (f->max_line && carried + (j - start) + 2 > f->max_line)
+						f->too_long = 1;
+					j += 2;
+					start = j;
+					carried = 0;
+					f->prev_crlf = 1;
+					continue;
+				}
+				break;
+			}
+			if (j > i) {
+				if (buf_append(out, in + i, j - i))
 					return DATA_NOMEM;
-				f->linelen += run - i;
-				i = run;
+				f->linelen = carried + (j - start);
 				if (f->max_line && f->linelen + 2 > f->max_line)
 					f->too_long = 1;
+				i = j;
 				continue;
 			}
 		}
