@@ -69,14 +69,13 @@ config_tls_mode_name(enum tls_mode mode)
 }
 
 /* Value setters: return 0 on success or -1 with a message in why. */
-typedef int setter_fn(struct parse *p, void *field, const char *v, const char **why);
+typedef int setter_fn(void *field, const char *v, const char **why);
 
 static int
-set_string(struct parse *p, void *field, const char *v, const char **why)
+set_string(void *field, const char *v, const char **why)
 {
 	char **dst = field;
 
-	(void)p;
 	if (*v == '\0') {
 		*why = "must not be empty";
 		return -1;
@@ -90,9 +89,8 @@ set_string(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_duration(struct parse *p, void *field, const char *v, const char **why)
+set_duration(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (config_parse_duration(v, field) != 0) {
 		*why = "is not a duration (examples: 500ms, 30s, 5m, 1h)";
 		return -1;
@@ -101,11 +99,10 @@ set_duration(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_line_length(struct parse *p, void *field, const char *v, const char **why)
+set_line_length(void *field, const char *v, const char **why)
 {
 	size_t n;
 
-	(void)p;
 	if (config_parse_size(v, &n) != 0 || n < 64 || n > 1024 * 1024) {
 		*why = "must be a size from 64 to 1m (bytes, k or m suffix)";
 		return -1;
@@ -115,9 +112,8 @@ set_line_length(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_addr(struct parse *p, void *field, const char *v, const char **why)
+set_addr(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (strlen(v) >= 64 || config_parse_addr(v, field) != 0) {
 		*why = "is not an address (a.b.c.d:port or [ipv6]:port)";
 		return -1;
@@ -126,12 +122,11 @@ set_addr(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_workers(struct parse *p, void *field, const char *v, const char **why)
+set_workers(void *field, const char *v, const char **why)
 {
 	char *end;
 	long n;
 
-	(void)p;
 	if (strcmp(v, "auto") == 0) {
 		*(int *)field = 0;
 		return 0;
@@ -146,12 +141,11 @@ set_workers(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_log_level(struct parse *p, void *field, const char *v, const char **why)
+set_log_level(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
 	int i;
 
-	(void)p;
 	for (i = 0; i < 4; i++) {
 		if (strcmp(v, names[i]) == 0) {
 			*(enum log_level *)field = (enum log_level)i;
@@ -163,9 +157,8 @@ set_log_level(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_tls_mode(struct parse *p, void *field, const char *v, const char **why)
+set_tls_mode(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (strcmp(v, "starttls") == 0)
 		*(enum tls_mode *)field = TLS_MODE_STARTTLS;
 	else if (strcmp(v, "implicit") == 0)
@@ -179,9 +172,8 @@ set_tls_mode(struct parse *p, void *field, const char *v, const char **why)
 
 
 static int
-set_yesno(struct parse *p, void *field, const char *v, const char **why)
+set_yesno(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (strcmp(v, "yes") == 0)
 		*(int *)field = 1;
 	else if (strcmp(v, "no") == 0)
@@ -210,45 +202,40 @@ set_choice(void *field, const char *v, const char *const *names, const char **wh
 }
 
 static int
-set_auth_before_tls(struct parse *p, void *field, const char *v, const char **why)
+set_auth_before_tls(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "hide", "allow", NULL };
 
-	(void)p;
 	return set_choice(field, v, names, why, "must be hide or allow");
 }
 
 static int
-set_bare_newline(struct parse *p, void *field, const char *v, const char **why)
+set_bare_newline(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "normalize", "reject", NULL };
 
-	(void)p;
 	return set_choice(field, v, names, why, "must be normalize or reject");
 }
 
 static int
-set_identity(struct parse *p, void *field, const char *v, const char **why)
+set_identity(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "none", "xclient", "proxy_v1", "proxy_v2", NULL };
 
-	(void)p;
 	return set_choice(field, v, names, why, "must be none, xclient, proxy_v1 or proxy_v2");
 }
 
 static int
-set_verify_client(struct parse *p, void *field, const char *v, const char **why)
+set_verify_client(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "none", "optional", "require", NULL };
 
-	(void)p;
 	return set_choice(field, v, names, why, "must be none, optional or require");
 }
 
 static int
-set_tls_version(struct parse *p, void *field, const char *v, const char **why)
+set_tls_version(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (strcmp(v, "1.2") == 0)
 		*(int *)field = 0x0303;
 	else if (strcmp(v, "1.3") == 0)
@@ -261,12 +248,11 @@ set_tls_version(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_count(struct parse *p, void *field, const char *v, const char **why)
+set_count(void *field, const char *v, const char **why)
 {
 	char *end;
 	unsigned long n;
 
-	(void)p;
 	errno = 0;
 	n = strtoul(v, &end, 10);
 	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 10000000) {
@@ -278,9 +264,8 @@ set_count(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_size(struct parse *p, void *field, const char *v, const char **why)
+set_size(void *field, const char *v, const char **why)
 {
-	(void)p;
 	if (config_parse_size(v, field) != 0) {
 		*why = "must be a number (k or m suffix allowed)";
 		return -1;
@@ -289,11 +274,10 @@ set_size(struct parse *p, void *field, const char *v, const char **why)
 }
 
 static int
-set_data_line_length(struct parse *p, void *field, const char *v, const char **why)
+set_data_line_length(void *field, const char *v, const char **why)
 {
 	size_t n;
 
-	(void)p;
 	if (config_parse_size(v, &n) != 0 || (n != 0 && n < 80) || n > 1024 * 1024) {
 		*why = "must be 0 (no limit) or a size from 80 to 1m";
 		return -1;
@@ -304,13 +288,12 @@ set_data_line_length(struct parse *p, void *field, const char *v, const char **w
 
 /* An IP address without a port: a.b.c.d, ipv6 or [ipv6]. */
 static int
-set_ip(struct parse *p, void *field, const char *v, const char **why)
+set_ip(void *field, const char *v, const char **why)
 {
 	struct sockaddr_storage *ss = field;
 	char host[64];
 	size_t n = strlen(v);
 
-	(void)p;
 	memset(ss, 0, sizeof(*ss));
 	if (n >= sizeof(host))
 		goto bad;
@@ -523,7 +506,7 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	if (p->seen & (1ULL << i))
 		return fail(p, p->lineno, "duplicate key '%s' in [%s]", name, p->section);
 	p->seen |= 1ULL << i;
-	if (keys[i].set(p, base + keys[i].off, value, &why) != 0)
+	if (keys[i].set(base + keys[i].off, value, &why) != 0)
 		return fail(p, p->lineno, "%s = '%s': %s", name, value, why);
 	if (keys[i].line_off)
 		*(int *)(base + keys[i].line_off) = p->lineno;
