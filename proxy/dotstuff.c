@@ -2,6 +2,9 @@
 #include "dotstuff.h"
 
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum {
 	ST_BOL,		/* at the beginning of a line */
@@ -13,6 +16,28 @@ enum {
 
 /* Bytes that leave the fast path: CR, LF and NUL. */
 static const unsigned char special[256] = { ['\0'] = 1, ['\r'] = 1, ['\n'] = 1 };
+
+/* The index of the first CR, LF or NUL in in[j..len), or len. */
+static size_t
+skip_ordinary(const char *in, size_t j, size_t len)
+{
+#ifdef __SSE2__
+	/* 16 bytes at a time: message text is mostly long runs of ordinary bytes. */
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n'), nul = _mm_setzero_si128();
+
+	while (j + 16 <= len) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + j));
+		int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf)),
+		    _mm_cmpeq_epi8(v, nul)));
+		if (m != 0)
+			return j + (size_t)__builtin_ctz((unsigned)m);
+		j += 16;
+	}
+#endif
+	while (j < len && !special[(unsigned char)in[j]])
+		j++;
+	return j;
+}
 
 void
 data_filter_init(struct data_filter *f, size_t max_line)
@@ -50,8 +75,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 			size_t j = i, start = i, carried = f->linelen;
 
 			for (;;) {
-				while (j < len && !special[(unsigned char)in[j]])
-					j++;
+				j = skip_ordinary(in, j, len);
 				if (j + 2 < len && in[j] == '\r' && in[j + 1] == '\n' && in[j + 2] != '.' &&
 				    !special[(unsigned char)in[j + 2]]) {
 					if (f->max_line && carried + (j - start) + 2 > f->max_line)
