@@ -103,8 +103,8 @@ set_line_length(void *field, const char *v, const char **why)
 {
 	size_t n;
 
-	if (config_parse_size(v, &n) != 0 || n < 64 || n > 1024 * 1024) {
-		*why = "must be a size from 64 to 1m (bytes, k or m suffix)";
+	if (config_parse_size(v, &n) != 0 || n < 64 || n > 32 * 1024) {
+		*why = "must be a size from 64 to 32k (bytes, k suffix)";
 		return -1;
 	}
 	*(size_t *)field = n;
@@ -274,6 +274,19 @@ set_size(void *field, const char *v, const char **why)
 }
 
 static int
+set_reply_length(void *field, const char *v, const char **why)
+{
+	size_t n;
+
+	if (config_parse_size(v, &n) != 0 || n < 512 || n > 1024 * 1024) {
+		*why = "must be a size from 512 to 1m (bytes, k or m suffix)";
+		return -1;
+	}
+	*(size_t *)field = n;
+	return 0;
+}
+
+static int
 set_data_line_length(void *field, const char *v, const char **why)
 {
 	size_t n;
@@ -358,7 +371,7 @@ static const struct key {
 	L("data_timeout", set_duration, data_timeout_ms),
 	L("session_timeout", set_duration, session_timeout_ms),
 	L("max_line_length", set_line_length, max_line_length),
-	L("max_reply_length", set_line_length, max_reply_length),
+	L("max_reply_length", set_reply_length, max_reply_length),
 	L("max_data_line_length", set_data_line_length, max_data_line_length),
 	L("require_tls", set_yesno, require_tls),
 	L("auth_before_tls", set_auth_before_tls, auth_before_tls),

@@ -31,7 +31,7 @@ const char *
 relay_strstate(enum client_state st)
 {
 	static const char *const names[] = { "command", "skip_line", "skip_bytes", "wait_reply", "auth",
-		"data", "starttls", "handshake", "done", "proxy_header" };
+		"data", "starttls", "handshake", "proxy_header", "done" };
 
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
@@ -268,6 +268,8 @@ cmd_bdat(struct session *s, const struct smtp_cmd *c, const char *line, size_t l
 		return;
 	}
 	refuse(s, "502 5.5.1 BDAT not supported, use DATA");
+	if (s->cstate == C_DONE)
+		return;	/* that was the last error allowed: nothing more is read */
 	s->skip_bytes = n;
 	s->cstate = C_SKIP_BYTES;
 }
@@ -282,14 +284,28 @@ cmd_proxy_only(struct session *s, const struct smtp_cmd *c, const char *line, si
 	refuse(s, "550 5.7.1 %s is not allowed through this proxy", smtp_verb_name(c->verb));
 }
 
+/* Known verbs without special handling: VRFY, EXPN, HELP, ETRN, NOOP. */
 static void
-cmd_other(struct session *s, const struct smtp_cmd *c, const char *line, size_t len)
+cmd_forward(struct session *s, const struct smtp_cmd *c, const char *line, size_t len)
 {
 	(void)c;
 	forward(s, line, len, P_OTHER);
 }
 
-/* Verbs with their own action; everything else is forwarded by cmd_other. */
+/*
+ * Anything else never reaches the legacy backend: an allowlist is the only
+ * safe way to keep unknown extensions (and tricks) away from it.
+ */
+static void
+cmd_unknown(struct session *s, const struct smtp_cmd *c, const char *line, size_t len)
+{
+	(void)c;
+	(void)line;
+	(void)len;
+	refuse(s, "500 5.5.1 Command unrecognized");
+}
+
+/* Every verb starttlsd lets through, with its action; the rest is refused. */
 static const struct {
 	enum smtp_verb verb;
 	cmd_fn *action;
@@ -308,7 +324,12 @@ static const struct {
 	{ SMTP_XCLIENT, cmd_proxy_only, 0 },
 	{ SMTP_XFORWARD, cmd_proxy_only, 0 },
 	{ SMTP_PROXY, cmd_proxy_only, 0 },
-	{ SMTP_OTHER, cmd_other, 0 },
+	{ SMTP_NOOP, cmd_forward, 0 },
+	{ SMTP_VRFY, cmd_forward, 0 },
+	{ SMTP_EXPN, cmd_forward, 0 },
+	{ SMTP_HELP, cmd_forward, 0 },
+	{ SMTP_ETRN, cmd_forward, 0 },
+	{ SMTP_OTHER, cmd_unknown, 0 },
 };
 
 /* With require_tls, the only commands allowed before STARTTLS (RFC 3207 4). */
@@ -411,11 +432,15 @@ take_line(struct session *s, size_t max)
 		if (avail < max)
 			return 0;
 		log_event(LOG_INFO, "refused", "sid=%016llx reason=line_too_long max=%zu", SID(s), max);
-		if (s->cstate == C_AUTH)
+		if (s->cstate == C_AUTH) {
 			send_line(s, "*", 1);	/* cancel the exchange; the backend's 501 answers */
-		else
+			s->after_skip = C_WAIT;	/* and nothing is read as a command before it */
+		} else {
 			refuse(s, "500 5.5.2 Line too long");
-		s->cstate = C_SKIP_LINE;
+			s->after_skip = C_CMD;
+		}
+		if (s->cstate != C_DONE)
+			s->cstate = C_SKIP_LINE;
 		return 1;
 	}
 	if (s->cstate == C_AUTH) {
@@ -513,7 +538,7 @@ relay_client_input(struct session *s)
 			break;
 		case C_SKIP_LINE:
 			if ((progress = skip_line(s)))
-				s->cstate = C_CMD;
+				s->cstate = s->after_skip;
 			break;
 		case C_SKIP_BYTES:
 			n = buf_pending(&s->cin) < s->skip_bytes ? buf_pending(&s->cin) : (size_t)s->skip_bytes;
@@ -548,7 +573,7 @@ relay_client_input(struct session *s)
 	case C_SKIP_LINE:
 	case C_SKIP_BYTES:
 		if (s->qlen == 0)
-			session_end(s, "client_closed", 0);
+			session_end(s, "client_closed", 1);	/* deliver what is queued */
 		break;
 	case C_WAIT:
 	case C_DONE:
@@ -675,6 +700,14 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 		relay_reply(s, p, n);
 		break;
 	case P_DATA:
+		if (code == 354 && s->cstate != C_WAIT) {
+			/* Only the DATA we hold input for may start a message. */
+			log_event(LOG_WARN, "backend_protocol_error", "sid=%016llx reason=unexpected_354 state=%s",
+			    SID(s), relay_strstate(s->cstate));
+			close_with_421(s, "backend_protocol_error", "4.5.0", "Backend protocol error");
+			flush_locals(s);
+			return;
+		}
 		relay_reply(s, p, n);
 		if (code == 354) {
 			s->cstate = C_DATA;
@@ -695,7 +728,10 @@ handle_reply(struct session *s, int code, const char *p, size_t n)
 		relay_reply(s, p, n);
 		if (code == 235)
 			s->authenticated = 1;
-		if (s->cstate == C_WAIT || s->cstate == C_AUTH)
+		/* The AUTH entry heads the queue, so we are waiting for it alone. */
+		if (s->cstate == C_SKIP_LINE)
+			s->after_skip = code == 334 ? C_AUTH : C_CMD;
+		else if (s->cstate == C_WAIT || s->cstate == C_AUTH)
 			s->cstate = code == 334 ? C_AUTH : C_CMD;
 		break;
 	case P_RSET_INTERNAL:
@@ -729,12 +765,16 @@ relay_backend_input(struct session *s)
 		n = smtp_reply_len(buf_head(&s->rin), buf_pending(&s->rin), maxlen, &code);
 		if (n == 0 && buf_pending(&s->rin) <= maxlen)
 			break;
-		if (n <= 0) {
+		if (n <= 0 || (size_t)n > maxlen) {
 			log_event(LOG_WARN, "backend_protocol_error", "sid=%016llx state=%s", SID(s),
 			    relay_strstate(s->cstate));
-			if (s->cstate != C_DATA)
-				reply_local(s, "421 4.5.0 %s Backend protocol error, closing connection",
-				    s->lc->hostname);
+			if (s->cstate != C_DATA) {
+				/* Out of turn on purpose: no reply will come for what is queued. */
+				char line[300];
+				int l = snprintf(line, sizeof(line),
+				    "421 4.5.0 %s Backend protocol error, closing connection\r\n", s->lc->hostname);
+				session_to_client(s, line, (size_t)l);
+			}
 			session_end(s, "backend_protocol_error", 1);
 			return;
 		}
@@ -770,11 +810,6 @@ relay_tls_ready(struct session *s)
 	    sni ? log_quote(snibuf, sizeof(snibuf), sni, strlen(sni)) : "-",
 	    SSL_session_reused(s->tls.ssl) ? "yes" : "no", certinfo);
 	s->cstate = C_CMD;
-	if (s->refused != NULL) {
-		queue_pop(s);	/* no backend greeting will come */
-		close_with_421(s, s->refused, "4.7.0", "Too many connections, try again later");
-		return;
-	}
 	if (s->lc->tls == TLS_MODE_STARTTLS) {
 		/* Nothing from before TLS may survive: the client must EHLO again,
 		 * and the backend forgets any transaction. */

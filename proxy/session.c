@@ -296,6 +296,8 @@ session_flow(struct session *s)
 	/* Client: read while its plaintext and what it feeds the backend fit. */
 	want = !s->client_eof && s->cstate != C_DONE && buf_pending(&s->cin) < CIN_HIGH &&
 	    outq_size(&s->to_backend) < (s->reading_client ? OUT_HIGH : OUT_LOW) &&
+	    /* our own replies count too: a client that does not read stops being read */
+	    outq_size(&s->to_client) < (s->reading_client ? OUT_HIGH : OUT_LOW) &&
 	    (s->tls.ssl == NULL || tls_unread(&s->tls) < CIN_HIGH);
 	if (want && !s->reading_client) {
 		if (uv_read_start((uv_stream_t *)&s->client, on_alloc, on_client_read) == 0)
@@ -589,9 +591,8 @@ refuse_connection(struct session *s, const char *why)
 	s->backend_gone = 1;
 	close_backend(s);
 	if (s->lc->tls == TLS_MODE_IMPLICIT) {
-		s->refused = why;	/* relay_tls_ready() says it once TLS is up */
-		session_start_tls(s);
-		session_flow(s);
+		/* A 421 would need a whole handshake first: refusing is cheaper as a close. */
+		session_end(s, why, 0);
 		return;
 	}
 	snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try again later\r\n", s->lc->hostname);

@@ -70,7 +70,6 @@ struct session {
 	char peer[64];			/* client address, for logs */
 	struct sockaddr_storage peer_addr;	/* client address */
 	int counted;			/* counted by connlimit_acquire() */
-	const char *refused;		/* over a connection limit: why (implicit mode says 421 after TLS) */
 	uint64_t started_ms;		/* uv_now() at accept, for duration */
 
 	/* Handles: each is uv_close()d once; the session is freed when
@@ -115,6 +114,7 @@ struct session {
 	char *caps;			/* backend's pre-TLS EHLO reply, rewritten w/o STARTTLS */
 	size_t capslen;
 	uint64_t skip_bytes;		/* C_SKIP_BYTES: chunk bytes left to discard */
+	enum client_state after_skip;	/* C_SKIP_LINE: the state once the line is gone */
 	struct data_filter df;		/* C_DATA scanner */
 	uint64_t msg_size;		/* bytes of the current message sent to the backend */
 	char mail_from[256];		/* envelope sender of the current transaction */

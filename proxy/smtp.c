@@ -22,6 +22,10 @@ static const struct {
 	{ "XCLIENT", SMTP_XCLIENT },
 	{ "XFORWARD", SMTP_XFORWARD },
 	{ "PROXY", SMTP_PROXY },
+	{ "VRFY", SMTP_VRFY },
+	{ "EXPN", SMTP_EXPN },
+	{ "HELP", SMTP_HELP },
+	{ "ETRN", SMTP_ETRN },
 };
 
 size_t
@@ -80,10 +84,12 @@ smtp_verb_name(enum smtp_verb verb)
 int
 smtp_line_has_ctl(const char *line, size_t len)
 {
-	if (len == 0)
-		return 0;
-	return memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL ||
-	    memchr(line, '\0', len) != NULL;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			return 1;
+	return 0;
 }
 
 int

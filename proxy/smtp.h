@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* The verbs starttlsd treats specially; everything else is SMTP_OTHER. */
+/* The verbs starttlsd knows; everything else is SMTP_OTHER (and refused). */
 enum smtp_verb {
 	SMTP_OTHER = 0,
 	SMTP_HELO,
@@ -24,6 +24,10 @@ enum smtp_verb {
 	SMTP_XCLIENT,
 	SMTP_XFORWARD,
 	SMTP_PROXY,
+	SMTP_VRFY,
+	SMTP_EXPN,
+	SMTP_HELP,
+	SMTP_ETRN,
 };
 
 /* A parsed command line (pointers into the caller's line). */
@@ -52,7 +56,10 @@ const char *smtp_verb_name(enum smtp_verb verb);
 
 /*
  * Returns 1 if the line (without terminator) holds a byte that must never
- * reach the backend inside a command: CR, LF or NUL. 0 otherwise.
+ * reach the backend inside a command: any control byte (CR, LF, NUL, TAB,
+ * ... 0x00-0x1f and 0x7f). A TAB after a verb would otherwise let a
+ * command the proxy refuses ("XCLIENT<TAB>...") look like an unknown one
+ * to us and a valid one to the backend. 0 otherwise.
  */
 int smtp_line_has_ctl(const char *line, size_t len);
 

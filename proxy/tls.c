@@ -245,6 +245,15 @@ readable(const char *file, const char *cfgpath, int line, const char *what, char
 	return 0;
 }
 
+/* verify_client = optional: record the verdict (SSL_get_verify_result), never fail on it. */
+static int
+accept_any_cert(int preverify_ok, X509_STORE_CTX *store)
+{
+	(void)preverify_ok;
+	(void)store;
+	return 1;
+}
+
 /* Apply the [tls] policy to one context. */
 static int
 configure_ctx(SSL_CTX *ctx, struct tls_server *ts, const struct config *cfg, char *err, size_t errlen)
@@ -295,8 +304,10 @@ configure_ctx(SSL_CTX *ctx, struct tls_server *ts, const struct config *cfg, cha
 			return -1;
 		}
 		SSL_CTX_set_client_CA_list(ctx, names);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		    (tc->verify_client == VERIFY_REQUIRE ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+		if (tc->verify_client == VERIFY_REQUIRE)
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		else	/* optional: any certificate is welcome; the log says if it verified */
+			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
 	}
 	return 0;
 }

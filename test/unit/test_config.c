@@ -211,8 +211,8 @@ test_defaults(void)
 	CHECK(cfg != NULL && cfg->listeners[0].max_line_length == 64 &&
 	    cfg->listeners[0].max_reply_length == 1024 * 1024);
 	config_free(cfg);
-	cfg = parse(MINIMAL "max_line_length = 1M\nmax_reply_length = 1024K\n", err, sizeof(err));
-	CHECK(cfg != NULL && cfg->listeners[0].max_line_length == 1024 * 1024 &&
+	cfg = parse(MINIMAL "max_line_length = 32K\nmax_reply_length = 1024K\n", err, sizeof(err));
+	CHECK(cfg != NULL && cfg->listeners[0].max_line_length == 32 * 1024 &&
 	    cfg->listeners[0].max_reply_length == 1024 * 1024);
 	config_free(cfg);
 
@@ -324,11 +324,11 @@ test_sizes(void)
 	CHECK(config_parse_size("99999999999999999999", &n) == -1);
 
 	expect_error(__LINE__, MINIMAL "max_line_length = 63\n",
-	    PATH ":7: max_line_length = '63': must be a size from 64 to 1m (bytes, k or m suffix)");
+	    PATH ":7: max_line_length = '63': must be a size from 64 to 32k (bytes, k suffix)");
 	expect_error(__LINE__, MINIMAL "max_reply_length = 1025k\n",
-	    PATH ":7: max_reply_length = '1025k': must be a size from 64 to 1m (bytes, k or m suffix)");
+	    PATH ":7: max_reply_length = '1025k': must be a size from 512 to 1m (bytes, k or m suffix)");
 	expect_error(__LINE__, MINIMAL "max_reply_length = lots\n",
-	    PATH ":7: max_reply_length = 'lots': must be a size from 64 to 1m (bytes, k or m suffix)");
+	    PATH ":7: max_reply_length = 'lots': must be a size from 512 to 1m (bytes, k or m suffix)");
 }
 
 static void

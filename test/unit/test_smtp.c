@@ -58,7 +58,7 @@ test_cmd_parse(void)
 		{ "XCLIENT", SMTP_XCLIENT }, { "XFORWARD", SMTP_XFORWARD }, { "PROXY", SMTP_PROXY },
 		{ "ehlo", SMTP_EHLO }, { "eHlO", SMTP_EHLO }, { "starttls", SMTP_STARTTLS },
 		{ "StartTls", SMTP_STARTTLS }, { "quit", SMTP_QUIT }, { "xclient", SMTP_XCLIENT },
-		{ "VRFY", SMTP_OTHER }, { "EXPN", SMTP_OTHER }, { "HELP", SMTP_OTHER },
+		{ "VRFY", SMTP_VRFY }, { "EXPN", SMTP_EXPN }, { "HELP", SMTP_HELP }, { "etrn", SMTP_ETRN },
 		/* Verbs as prefixes or with extra letters are something else. */
 		{ "EHLOX", SMTP_OTHER }, { "EHL", SMTP_OTHER }, { "STARTTLSX", SMTP_OTHER },
 		{ "STARTTL", SMTP_OTHER }, { "MAILFROM:<a>", SMTP_OTHER }, { "DATAX", SMTP_OTHER },
@@ -148,8 +148,11 @@ test_has_ctl(void)
 	CHECK(smtp_line_has_ctl(S("\r")) == 1);
 	CHECK(smtp_line_has_ctl(S("x\n")) == 1);
 	CHECK(smtp_line_has_ctl("\0", 1) == 1);
-	/* Tabs and other control bytes are allowed. */
-	CHECK(smtp_line_has_ctl(S("a\tb\x01\x7f")) == 0);
+	/* Tabs and every other control byte are refused too ("XCLIENT\tADDR=" tricks). */
+	CHECK(smtp_line_has_ctl(S("a\tb")) == 1);
+	CHECK(smtp_line_has_ctl(S("a\x01")) == 1);
+	CHECK(smtp_line_has_ctl(S("a\x7f")) == 1);
+	CHECK(smtp_line_has_ctl(S("MAIL FROM:<a@b> SIZE=1 ~!")) == 0);
 	/* Only len bytes are looked at. */
 	CHECK(smtp_line_has_ctl("abc\r\n", 3) == 0);
 	CHECK(smtp_line_has_ctl("abc\0", 3) == 0);
