@@ -42,9 +42,13 @@ check_line(const char *line, size_t len)
 			FUZZ_CHECK(*q == ' ');
 	}
 
-	/* Control bytes. */
-	FUZZ_CHECK(smtp_line_has_ctl(line, len) ==
-	    (memchr(line, '\r', len) != NULL || memchr(line, '\n', len) != NULL || memchr(line, 0, len) != NULL));
+	/* Control bytes: any of 0x00-0x1f or 0x7f. */
+	{
+		int ctl = 0;
+		for (size_t k = 0; k < len; k++)
+			ctl |= (unsigned char)line[k] < 0x20 || line[k] == 0x7f;
+		FUZZ_CHECK(smtp_line_has_ctl(line, len) == ctl);
+	}
 
 	/* Replies. */
 	rc = smtp_reply_parse(line, len, &r);
