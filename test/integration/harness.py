@@ -53,6 +53,19 @@ def client_context():
     return ctx
 
 
+def asan_env(*options):
+    """The environment for starttlsd with extra ASAN_OPTIONS (meaningless to a
+    normal build). E.g. quarantine_size_mb=0: ASan's quarantine keeps freed
+    memory resident, which would look like growth to a test that watches RSS."""
+    env = dict(os.environ)
+    extra = ":".join(options)
+    env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"] + ":" + extra if env.get("ASAN_OPTIONS") else extra
+    return env
+
+
+NO_QUARANTINE = ("quarantine_size_mb=0", "thread_local_quarantine_size_kb=0")
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

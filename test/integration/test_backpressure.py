@@ -16,6 +16,8 @@ import threading
 import time
 import unittest
 
+import harness
+
 from harness import Client, Proxy, ScriptedBackend
 
 MIB = 1024
@@ -25,14 +27,8 @@ RSS_SLACK_KIB = 20 * MIB
 
 
 def proxy_env():
-    """The environment for starttlsd. In a sanitizer build, ASan's quarantine
-    keeps freed memory resident (hundreds of MB of churn would look like
-    growth), so turn it off: RSS then tracks live memory as in a normal build.
-    The variable means nothing to a normal build."""
-    env = dict(os.environ)
-    extra = "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
-    env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"] + ":" + extra if env.get("ASAN_OPTIONS") else extra
-    return env
+    """RSS must track live memory, also in a sanitizer build."""
+    return harness.asan_env(*harness.NO_QUARANTINE)
 
 
 GREETING = b"220 backend.example.test ESMTP ready\r\n"

@@ -7,14 +7,14 @@ import tempfile
 import time
 import unittest
 
-from harness import Client, Proxy, ScriptedBackend, client_context
+from harness import NO_QUARANTINE, Client, Proxy, ScriptedBackend, asan_env, client_context
 
 
 class ReviewTest(unittest.TestCase):
     def start(self, extra="", script=None, tls="starttls", **kw):
         self.backend = ScriptedBackend(script=script, **kw)
         self.addCleanup(self.backend.close)
-        self.proxy = Proxy(self.backend.port, extra_listener=extra, tls=tls)
+        self.proxy = Proxy(self.backend.port, extra_listener=extra, tls=tls, env=asan_env(*NO_QUARANTINE))
         self.addCleanup(self.proxy.__exit__, None, None, None)
 
     def received(self):
