@@ -55,6 +55,7 @@ line_end(struct data_filter *f, struct buf *out, int crlf)
 	if (!crlf)
 		f->dirty = 1;
 	f->prev_crlf = crlf;
+	f->lines++;
 	f->state = ST_BOL;
 	f->linelen = 0;
 	return buf_append(out, "\r\n", 2);
@@ -84,6 +85,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 					start = j;
 					carried = 0;
 					f->prev_crlf = 1;
+					f->lines++;
 					continue;
 				}
 				break;

@@ -32,6 +32,7 @@ struct data_filter {
 	size_t max_line;	/* longest allowed line incl. CRLF, 0 = no limit */
 	int dirty;		/* bare CR/LF or NUL seen */
 	int too_long;		/* a line exceeded max_line */
+	unsigned long long lines;	/* lines ended so far (the end line not counted) */
 };
 
 enum data_result { DATA_MORE = 0, DATA_END = 1, DATA_NOMEM = -1 };

@@ -478,6 +478,7 @@ take_data(struct session *s)
 {
 	struct buf *out = s->msg_rejected ? &s->scratch : &s->to_backend.pending;
 	size_t used = 0, outbefore = buf_pending(out);
+	unsigned long long lines = s->df.lines;
 	enum data_result r;
 
 	if (buf_pending(&s->cin) == 0)
@@ -489,7 +490,7 @@ take_data(struct session *s)
 	}
 	s->msg_size += buf_pending(out) - outbefore;
 	/* data_timeout is per line, so a client trickling bytes cannot hold us. */
-	if (used > 0 && memchr(buf_head(&s->cin), '\n', used) != NULL)
+	if (s->df.lines != lines)
 		session_arm_timer(s);
 	buf_consume(&s->cin, used);
 	if (s->msg_rejected) {
