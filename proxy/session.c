@@ -51,12 +51,6 @@ outq_size(const struct outq *q)
 	return buf_pending(&q->pending) + buf_pending(&q->inflight);
 }
 
-size_t
-session_backlog_backend(const struct session *s)
-{
-	return outq_size(&s->to_backend);
-}
-
 static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {

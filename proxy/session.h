@@ -167,9 +167,6 @@ void session_arm_timer(struct session *s);
 /* Ask every session of a worker to end with 421 (shutdown deadline). */
 void session_shutdown(struct session *s);
 
-/* Bytes queued towards the backend (pending + in flight). */
-size_t session_backlog_backend(const struct session *s);
-
 /* --- relay.c --- */
 
 /* Initialise SMTP state at session start (queues the greeting). */
