@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <ini.h>
 #include <stdbool.h>
 #include <limits.h>
@@ -92,9 +93,39 @@ static int
 set_duration(void *field, const char *v, const char **why)
 {
 	if (config_parse_duration(v, field) != 0) {
-		*why = "is not a duration (examples: 500ms, 30s, 5m, 1h)";
+		*why = "is not a duration (examples: 500ms, 30s, 5m, 1h, 7d)";
 		return -1;
 	}
+	return 0;
+}
+
+/* A deadline: a duration that is not zero (0 would expire at once). */
+static int
+set_timeout(void *field, const char *v, const char **why)
+{
+	if (set_duration(field, v, why) != 0)
+		return -1;
+	if (*(uint64_t *)field == 0) {
+		*why = "must be more than 0 (a deadline of 0 expires at once)";
+		return -1;
+	}
+	return 0;
+}
+
+/* How long TLS sessions may be resumed: BoringSSL keeps them at most 7 days. */
+static int
+set_session_lifetime(void *field, const char *v, const char **why)
+{
+	uint64_t ms;
+
+	if (set_duration(&ms, v, why) != 0)
+		return -1;
+	if (ms < 1000 || ms > TLS_MAX_SESSION_LIFETIME_MS) {
+		*why = "must be from 1s to 7d (168h): BoringSSL never resumes a session older than 7 days "
+		    "(RFC 8446 4.6.1); to turn resumption off, set session_tickets = no and session_cache_size = 0";
+		return -1;
+	}
+	*(uint64_t *)field = ms;
 	return 0;
 }
 
@@ -291,8 +322,10 @@ set_data_line_length(void *field, const char *v, const char **why)
 {
 	size_t n;
 
-	if (config_parse_size(v, &n) != 0 || (n != 0 && n < 80) || n > 1024 * 1024) {
-		*why = "must be 0 (no limit) or a size from 80 to 1m";
+	if (config_parse_size(v, &n) != 0 || n < 80 || n > 1000) {
+		*why = "must be from 80 to 1000 (bytes, CRLF included; RFC 5321 4.5.3.1.6): a backend that wraps "
+		    "longer lines at 998 or 1000 octets could turn a line's tail into an end of data the client "
+		    "never sent (SMTP smuggling)";
 		return -1;
 	}
 	*(size_t *)field = n;
@@ -357,18 +390,20 @@ static const struct key {
 	T(IN_TLS, "session_tickets", set_yesno, session_tickets, 0),
 	T(IN_TLS, "ticket_key_file", set_string, ticket_key_file, offsetof(struct tls_conf, ticket_key_file_line)),
 	T(IN_TLS, "session_cache_size", set_size, session_cache_size, 0),
-	T(IN_TLS, "session_lifetime", set_duration, session_lifetime_ms, 0),
+	T(IN_TLS, "session_lifetime", set_session_lifetime, session_lifetime_ms,
+	    offsetof(struct tls_conf, session_lifetime_line)),
 	T(IN_TLS, "verify_client", set_verify_client, verify_client, 0),
 	T(IN_TLS, "ca_file", set_string, ca_file, offsetof(struct tls_conf, ca_file_line)),
 	{ IN_LISTENER, "listen", set_addr, offsetof(struct listener_conf, listen),
 	  offsetof(struct listener_conf, listen_line) },
-	L("backend", set_addr, backend),
+	{ IN_LISTENER, "backend", set_addr, offsetof(struct listener_conf, backend),
+	  offsetof(struct listener_conf, backend_line) },
 	L("tls", set_tls_mode, tls),
 	L("hostname", set_string, hostname),
-	L("connect_timeout", set_duration, connect_timeout_ms),
-	L("handshake_timeout", set_duration, handshake_timeout_ms),
-	L("idle_timeout", set_duration, idle_timeout_ms),
-	L("data_timeout", set_duration, data_timeout_ms),
+	L("connect_timeout", set_timeout, connect_timeout_ms),
+	L("handshake_timeout", set_timeout, handshake_timeout_ms),
+	L("idle_timeout", set_timeout, idle_timeout_ms),
+	L("data_timeout", set_timeout, data_timeout_ms),
 	L("session_timeout", set_duration, session_timeout_ms),
 	L("max_line_length", set_line_length, max_line_length),
 	L("max_reply_length", set_reply_length, max_reply_length),
@@ -379,7 +414,8 @@ static const struct key {
 	L("max_errors", set_count, max_errors),
 	L("max_connections_per_ip", set_count, max_connections_per_ip),
 	L("backend_identity", set_identity, backend_identity),
-	L("source_address", set_ip, source_address),
+	{ IN_LISTENER, "source_address", set_ip, offsetof(struct listener_conf, source_address),
+	  offsetof(struct listener_conf, source_address_line) },
 	L("add_received", set_yesno, add_received),
 	L("accept_proxy", set_yesno, accept_proxy),
 	{ IN_LISTENER, "proxy_trusted", set_string, offsetof(struct listener_conf, proxy_trusted),
@@ -540,8 +576,13 @@ maybe_section(struct parse *p, const char *line)
 
 	while (isspace((unsigned char)*line))	/* as inih skips it */
 		line++;
-	if (*line != '[' || (end = strchr(line, ']')) == NULL)
+	if (*line != '[')
 		return;
+	if ((end = strchr(line, ']')) == NULL) {
+		/* inih would report it, but only after the keys that follow. */
+		fail(p, p->lineno, "section header not closed: expected ']'");
+		return;
+	}
 	n = (size_t)(end - line - 1);
 	if (n >= sizeof(name)) {
 		fail(p, p->lineno, "section name too long");
@@ -589,6 +630,84 @@ same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
 	           16) == 0 &&
 	    ((const struct sockaddr_in6 *)a)->sin6_port == ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+static int
+port_of(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)a)->sin_port)
+	                               : ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+}
+
+/* Is a an address any socket on this host listens on when bound to the wildcard? */
+static int
+is_local(const struct sockaddr_storage *a)
+{
+	struct ifaddrs *ifs, *i;
+	int found = 0;
+
+	if (a->ss_family == AF_INET && (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127)
+		return 1;
+	if (a->ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr))
+		return 1;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
+		struct sockaddr_storage ss;
+		if (i->ifa_addr == NULL || i->ifa_addr->sa_family != a->ss_family)
+			continue;
+		memset(&ss, 0, sizeof(ss));
+		memcpy(&ss, i->ifa_addr, a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+		if (a->ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = ((const struct sockaddr_in *)a)->sin_port;
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = ((const struct sockaddr_in6 *)a)->sin6_port;
+		found = same_addr(&ss, a);
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* Would connecting to backend reach the listener bound at listen? */
+static int
+reaches(const struct sockaddr_storage *backend, const struct sockaddr_storage *listen)
+{
+	int wildcard;
+
+	if (backend->ss_family != listen->ss_family || port_of(backend) != port_of(listen))
+		return 0;
+	if (same_addr(backend, listen))
+		return 1;
+	wildcard = listen->ss_family == AF_INET
+	    ? ((const struct sockaddr_in *)listen)->sin_addr.s_addr == htonl(INADDR_ANY)
+	    : IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)listen)->sin6_addr);
+	return wildcard && is_local(backend);
+}
+
+/* Checks of one listener that need more than one key. */
+static int
+validate_listener(struct parse *p, struct listener_conf *lc)
+{
+	struct config *cfg = p->cfg;
+	size_t j;
+
+	for (j = 0; j < cfg->nlisteners; j++)
+		if (reaches(&lc->backend, &cfg->listeners[j].listen))
+			return fail(p, lc->backend_line, "backend %s is the listen address of [listener %s]: "
+			    "starttlsd would connect to itself in a loop", lc->backend_str, cfg->listeners[j].name);
+	if (lc->source_address.ss_family != 0 && lc->source_address.ss_family != lc->backend.ss_family)
+		return fail(p, lc->source_address_line, "source_address is %s but backend %s is %s: they must be "
+		    "of the same address family", lc->source_address.ss_family == AF_INET ? "IPv4" : "IPv6",
+		    lc->backend_str, lc->backend.ss_family == AF_INET ? "IPv4" : "IPv6");
+	if (lc->proxy_trusted != NULL) {
+		char why[200];
+		if (cidr_list_parse(lc->proxy_trusted, &lc->trusted, why, sizeof(why)) != 0)
+			return fail(p, lc->proxy_trusted_line, "proxy_trusted: %s", why);
+		if (lc->accept_proxy && lc->trusted.n == 0)
+			return fail(p, lc->proxy_trusted_line, "proxy_trusted lists no address: with accept_proxy = yes "
+			    "it must name the load balancers allowed to send PROXY headers");
+	}
+	return 1;
 }
 
 /* Number of space-separated words in s. */
@@ -657,11 +776,6 @@ validate(struct parse *p)
 				    lc->listen_str, cfg->listeners[j].name);
 		if (lc->accept_proxy && lc->proxy_trusted == NULL)
 			return fail(p, lc->line, "[listener %s] has accept_proxy = yes but no proxy_trusted", lc->name);
-		if (lc->proxy_trusted != NULL) {
-			char why[200];
-			if (cidr_list_parse(lc->proxy_trusted, &lc->trusted, why, sizeof(why)) != 0)
-				return fail(p, lc->proxy_trusted_line, "proxy_trusted: %s", why);
-		}
 		if (lc->hostname == NULL) {
 			if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
 				snprintf(host, sizeof(host), "localhost");
@@ -670,6 +784,9 @@ validate(struct parse *p)
 				return fail(p, lc->line, "out of memory");
 		}
 	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (!validate_listener(p, &cfg->listeners[i]))
+			return 0;
 	if (cfg->tls.present && !validate_tls(p, &cfg->tls))
 		return 0;
 	for (i = 0; i < cfg->nnamed_tls; i++)

@@ -12,7 +12,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "config_values.h"
 #include "netaddr.h"
+
+/* BoringSSL never resumes a TLS session older than 7 days (RFC 8446 4.6.1). */
+#define TLS_MAX_SESSION_LIFETIME_MS (7ULL * 24 * 3600 * 1000)
 
 enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
@@ -31,7 +35,8 @@ struct listener_conf {
 	char listen_str[64];		/* listen = as written, for logs */
 	int listen_line;
 	struct sockaddr_storage backend;/* backend = */
-	char backend_str[64];
+	char backend_str[64];		/* backend = as written, for logs */
+	int backend_line;
 	enum tls_mode tls;		/* tls = starttls | implicit */
 	char *hostname;			/* hostname = (default: the host's name) */
 	uint64_t connect_timeout_ms;	/* connect_timeout = 10s */
@@ -40,7 +45,7 @@ struct listener_conf {
 	uint64_t data_timeout_ms;	/* data_timeout = 600s */
 	size_t max_line_length;		/* max_line_length = 512 (command line, CRLF included) */
 	size_t max_reply_length;	/* max_reply_length = 64k (one whole backend reply) */
-	size_t max_data_line_length;	/* max_data_line_length = 1000 (DATA text line, CRLF incl.; 0 = no limit) */
+	size_t max_data_line_length;	/* max_data_line_length = 1000 (DATA text line, CRLF incl.; 80..1000) */
 	uint64_t session_timeout_ms;	/* session_timeout = 1h (whole session deadline; 0 = none) */
 
 	/* Policy (issue: security). */
@@ -53,6 +58,7 @@ struct listener_conf {
 	/* The client's identity towards the backend. */
 	enum backend_identity backend_identity;	/* backend_identity = none */
 	struct sockaddr_storage source_address;	/* source_address = (family 0: unset) */
+	int source_address_line;
 	int add_received;		/* add_received = no */
 	int accept_proxy;		/* accept_proxy = no: inbound PROXY header */
 	char *proxy_trusted;		/* proxy_trusted = CIDR list (required with accept_proxy) */
@@ -85,7 +91,8 @@ struct tls_conf {
 	char *ticket_key_file;		/* ticket_key_file = path: shared keys, 48 bytes each */
 	int ticket_key_file_line;
 	size_t session_cache_size;	/* session_cache_size = 20480 (0 = no cache) */
-	uint64_t session_lifetime_ms;	/* session_lifetime = 2h */
+	uint64_t session_lifetime_ms;	/* session_lifetime = 2h (1s..7d) */
+	int session_lifetime_line;
 	enum verify_client verify_client;	/* verify_client = none */
 	char *ca_file;			/* ca_file = PEM CAs for client certificates */
 	int ca_file_line;
@@ -119,20 +126,6 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 
 /* Free a config; NULL is a no-op. */
 void config_free(struct config *cfg);
-
-/*
- * Parse a duration: a number followed by ms, s, m or h (no unit means
- * seconds). Returns 0 with milliseconds in *ms, or -1.
- */
-int config_parse_duration(const char *s, uint64_t *ms);
-
-/*
- * Parse "a.b.c.d:port" or "[ipv6]:port". Returns 0, or -1 if malformed.
- */
-int config_parse_addr(const char *s, struct sockaddr_storage *ss);
-
-/* Parse a byte size: a number with an optional k or m suffix. */
-int config_parse_size(const char *s, size_t *out);
 
 /* "starttls" / "implicit". */
 const char *config_tls_mode_name(enum tls_mode mode);

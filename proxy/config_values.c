@@ -1,8 +1,8 @@
 /*
  * config_values.c - parsing of single configuration values: durations,
- * sizes and addresses. Pure; see config.h.
+ * sizes and addresses. Pure; see config_values.h.
  */
-#include "config.h"
+#include "config_values.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +32,8 @@ config_parse_duration(const char *s, uint64_t *ms)
 		mult = 60 * 1000;
 	else if (strcmp(end, "h") == 0)
 		mult = 3600 * 1000;
+	else if (strcmp(end, "d") == 0)
+		mult = 24 * 3600 * 1000;
 	else
 		return -1;
 	if (v > UINT32_MAX)	/* ~49 days in ms is plenty, and no overflow */

@@ -272,10 +272,11 @@ test_durations(void)
 	} good[] = {
 		{ "500ms", 500 }, { "30s", 30000 }, { "5m", 300000 }, { "1h", 3600000 }, { "10", 10000 },
 		{ "0", 0 }, { "0ms", 0 }, { "1ms", 1 }, { "90s", 90000 }, { "24h", 86400000 },
-		{ "4294967295ms", 4294967295ULL }, { "4294967295", 4294967295000ULL }, { "007s", 7000 },
+		{ "4294967295ms", 4294967295ULL }, { "4294967295", 4294967295000ULL }, { "007s", 7000 }, { "1d", 86400000 },
+		{ "7d", 604800000 },
 	};
 	static const char *const bad[] = {
-		"", "s", "ms", "-1", "+5", " 5", "5 ", "5 s", "1.5s", "10S", "10MS", "5x", "1d", "10sec", "5mm",
+		"", "s", "ms", "-1", "+5", " 5", "5 ", "5 s", "1.5s", "10S", "10MS", "5x", "10sec", "5mm", "1D", "2dd",
 		"4294967296", "4294967296ms", "99999999999999999999999", "0x10", "abc", "1h30m",
 	};
 	size_t i;
@@ -300,9 +301,9 @@ test_durations(void)
 		config_free(cfg);
 	}
 	expect_error(__LINE__, MINIMAL "idle_timeout = 5 minutes\n",
-	    PATH ":7: idle_timeout = '5 minutes': is not a duration (examples: 500ms, 30s, 5m, 1h)");
+	    PATH ":7: idle_timeout = '5 minutes': is not a duration (examples: 500ms, 30s, 5m, 1h, 7d)");
 	expect_error(__LINE__, "[global]\nshutdown_timeout = -1s\n" MINIMAL,
-	    PATH ":2: shutdown_timeout = '-1s': is not a duration (examples: 500ms, 30s, 5m, 1h)");
+	    PATH ":2: shutdown_timeout = '-1s': is not a duration (examples: 500ms, 30s, 5m, 1h, 7d)");
 }
 
 static void
@@ -482,8 +483,10 @@ test_errors(void)
 	/* Syntax errors: the offending line. */
 	expect_error(__LINE__, "[global]\nworkers 2\n" MINIMAL,
 	    PATH ":2: syntax error (expected [section], key = value, or a ; comment)");
-	expect_error(__LINE__, MINIMAL "[listener b\n",
-	    PATH ":7: syntax error (expected [section], key = value, or a ; comment)");
+	/* An unclosed header is reported at its own line, not at the next key. */
+	expect_error(__LINE__, MINIMAL "[listener b\n", PATH ":7: section header not closed: expected ']'");
+	expect_error(__LINE__, MINIMAL "[listener b\nlisten = 127.0.0.1:26\n",
+	    PATH ":7: section header not closed: expected ']'");
 	expect_error(__LINE__, MINIMAL "just some words\n",
 	    PATH ":7: syntax error (expected [section], key = value, or a ; comment)");
 	/* Duplicate sections. */
@@ -547,7 +550,7 @@ test_load(void)
 	fputs(MINIMAL "idle_timeout = never\n", f);
 	fclose(f);
 	CHECK(config_load(path, err, sizeof(err)) == NULL);
-	snprintf(want, sizeof(want), "%s:7: idle_timeout = 'never': is not a duration (examples: 500ms, 30s, 5m, 1h)",
+	snprintf(want, sizeof(want), "%s:7: idle_timeout = 'never': is not a duration (examples: 500ms, 30s, 5m, 1h, 7d)",
 	    path);
 	CHECK_STR(err, want);
 
@@ -649,9 +652,76 @@ test_source_address_overflow(void)
 	expect_error_prefix(__LINE__, text, want);
 }
 
+/* Settings that parse but cannot work: -t must refuse them, saying why. */
+static void
+test_unworkable(void)
+{
+	static const char *const deadlines[] = { "connect_timeout", "handshake_timeout", "idle_timeout",
+		"data_timeout" };
+	char text[512], want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++) {
+		snprintf(text, sizeof(text), MINIMAL "%s = 0\n", deadlines[i]);
+		snprintf(want, sizeof(want), PATH ":7: %s = '0': must be more than 0 (a deadline of 0 expires at once)",
+		    deadlines[i]);
+		expect_error(__LINE__, text, want);
+		snprintf(text, sizeof(text), MINIMAL "%s = 0ms\n", deadlines[i]);
+		expect_error_prefix(__LINE__, text, PATH ":7: ");
+	}
+	/* A backend that is a listener of ours: a loop through ourselves. */
+	expect_error(__LINE__, TLS3 "[listener a]\nlisten = 127.0.0.1:25\nbackend = 127.0.0.1:25\n",
+	    PATH ":6: backend 127.0.0.1:25 is the listen address of [listener a]: starttlsd would connect to "
+	    "itself in a loop");
+	expect_error_prefix(__LINE__, TLS3 "[listener a]\nlisten = 0.0.0.0:25\nbackend = 127.0.0.2:25\n",
+	    PATH ":6: backend 127.0.0.2:25 is the listen address of [listener a]");
+	expect_error_prefix(__LINE__, TLS3 "[listener a]\nlisten = [::]:25\nbackend = [::1]:25\n",
+	    PATH ":6: backend [::1]:25 is the listen address of [listener a]");
+	expect_error_prefix(__LINE__, MINIMAL "[listener b]\nlisten = 127.0.0.1:26\nbackend = 127.0.0.1:25\n",
+	    PATH ":9: backend 127.0.0.1:25 is the listen address of [listener a]");
+	{
+		char err[512];
+		struct config *cfg = parse(TLS3 "[listener a]\nlisten = 0.0.0.0:25\nbackend = 127.0.0.1:2525\n", err,
+		    sizeof(err));
+		CHECK(cfg != NULL);	/* another port of the same host is fine */
+		config_free(cfg);
+	}
+	/* source_address must be of the backend's family. */
+	expect_error(__LINE__, MINIMAL "source_address = ::1\n",
+	    PATH ":7: source_address is IPv6 but backend 127.0.0.1:2525 is IPv4: they must be of the same address "
+	    "family");
+	/* accept_proxy with a list that names nobody. */
+	expect_error(__LINE__, MINIMAL "accept_proxy = yes\nproxy_trusted = , ,\n",
+	    PATH ":8: proxy_trusted lists no address: with accept_proxy = yes it must name the load balancers "
+	    "allowed to send PROXY headers");
+	/* Session lifetimes BoringSSL would silently cut. */
+	expect_error_prefix(__LINE__, "[tls]\ncertificate = c\nkey = k\nsession_lifetime = 8d\n" LISTENER_A,
+	    PATH ":4: session_lifetime = '8d': ");
+	expect_error_prefix(__LINE__, "[tls]\ncertificate = c\nkey = k\nsession_lifetime = 169h\n" LISTENER_A,
+	    PATH ":4: session_lifetime = '169h': must be from 1s to 7d (168h)");
+	expect_error_prefix(__LINE__, "[tls]\ncertificate = c\nkey = k\nsession_lifetime = 0\n" LISTENER_A,
+	    PATH ":4: session_lifetime = '0': must be from 1s to 7d");
+	{
+		char err[512];
+		struct config *cfg = parse("[tls]\ncertificate = c\nkey = k\nsession_lifetime = 168h\n" LISTENER_A,
+		    err, sizeof(err));
+		CHECK(cfg != NULL && cfg->tls.session_lifetime_ms == 7ULL * 24 * 3600 * 1000);
+		config_free(cfg);
+	}
+	/* Text line limits that a wrapping backend could turn into an end of data. */
+	expect_error_prefix(__LINE__, MINIMAL "max_data_line_length = 0\n",
+	    PATH ":7: max_data_line_length = '0': must be from 80 to 1000 (bytes, CRLF included; RFC 5321 "
+	    "4.5.3.1.6): a backend that wraps longer lines at 998 or 1000 octets");
+	expect_error_prefix(__LINE__, MINIMAL "max_data_line_length = 1001\n",
+	    PATH ":7: max_data_line_length = '1001': must be from 80 to 1000");
+	expect_error_prefix(__LINE__, MINIMAL "max_data_line_length = 1m\n",
+	    PATH ":7: max_data_line_length = '1m': must be from 80 to 1000");
+}
+
 int
 main(void)
 {
+	test_unworkable();
 	test_full();
 	test_defaults();
 	test_syntax();
