@@ -50,7 +50,7 @@ data_filter_init(struct data_filter *f, size_t max_line)
 
 /* End the current line; crlf tells whether the client really sent CRLF. */
 static int
-line_end(struct data_filter *f, struct buf *out, int crlf)
+line_end(struct data_filter *f, data_emit_fn *emit, void *arg, int crlf)
 {
 	if (!crlf)
 		f->dirty = 1;
@@ -58,11 +58,23 @@ line_end(struct data_filter *f, struct buf *out, int crlf)
 	f->lines++;
 	f->state = ST_BOL;
 	f->linelen = 0;
-	return buf_append(out, "\r\n", 2);
+	return emit(arg, "\r\n", 2);
+}
+
+static int
+emit_buf(void *arg, const char *p, size_t n)
+{
+	return buf_append(arg, p, n);
 }
 
 enum data_result
 data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *out, size_t *used)
+{
+	return data_filter_scan(f, in, len, emit_buf, out, used);
+}
+
+enum data_result
+data_filter_scan(struct data_filter *f, const char *in, size_t len, data_emit_fn *emit, void *arg, size_t *used)
 {
 	size_t i = 0;
 	char c;
@@ -91,7 +103,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 				break;
 			}
 			if (j > i) {
-				if (buf_append(out, in + i, j - i))
+				if (emit(arg, in + i, j - i))
 					return DATA_NOMEM;
 				f->linelen = carried + (j - start);
 				if (f->max_line && f->linelen + 2 > f->max_line)
@@ -115,7 +127,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 				continue;
 			}
 			/* A "." line not in CRLF context, or one ended by a bare LF, is stuffed. */
-			if (buf_append(out, "..", (!f->prev_crlf || c == '\n') ? 2 : 1))
+			if (emit(arg, "..", (!f->prev_crlf || c == '\n') ? 2 : 1))
 				return DATA_NOMEM;
 			f->linelen = 1;
 			f->state = ST_MID;
@@ -123,18 +135,18 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 		case ST_DOT_CR:
 			if (c == '\n' && f->prev_crlf) {
 				*used = i;
-				return buf_append(out, ".\r\n", 3) ? DATA_NOMEM : DATA_END;
+				return emit(arg, ".\r\n", 3) ? DATA_NOMEM : DATA_END;
 			}
 			/* ".\r" + LF after a bare line end, or a bare CR: never an end. */
 			/* The line did end in CRLF if c is LF: the next line is in CRLF context. */
-			if (buf_append(out, "..", 2) || line_end(f, out, c == '\n'))
+			if (emit(arg, "..", 2) || line_end(f, emit, arg, c == '\n'))
 				return DATA_NOMEM;
 			if (c != '\n')
 				i--;	/* c starts the next line: scan it again at BOL */
 			continue;
 		case ST_CR:
 			f->state = ST_MID;
-			if (line_end(f, out, c == '\n'))
+			if (line_end(f, emit, arg, c == '\n'))
 				return DATA_NOMEM;
 			if (c != '\n')
 				i--;	/* c starts the next line: scan it again at BOL */
@@ -146,7 +158,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 			f->state = ST_CR;
 			break;
 		case '\n':
-			if (line_end(f, out, 0))
+			if (line_end(f, emit, arg, 0))
 				return DATA_NOMEM;
 			break;
 		case '\0':
@@ -154,7 +166,7 @@ data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *o
 			c = ' ';
 			/* FALLTHROUGH */
 		default:
-			if (buf_append(out, &c, 1))
+			if (emit(arg, &c, 1))
 				return DATA_NOMEM;
 			if (f->max_line && ++f->linelen + 2 > f->max_line)
 				f->too_long = 1;

@@ -40,8 +40,22 @@ enum data_result { DATA_MORE = 0, DATA_END = 1, DATA_NOMEM = -1 };
 /* Start a new message. */
 void data_filter_init(struct data_filter *f, size_t max_line);
 
+/* Where the filter's output goes: returns 0, or -1 (out of memory). */
+typedef int data_emit_fn(void *arg, const char *p, size_t n);
+
 /*
- * Feed in[0..len); emits the normalised bytes into out, and stores in
+ * Feed in[0..len); emits the normalised bytes through emit(arg, ...), in
+ * as few calls as possible (runs of clean lines go out in one), and stores
+ * in *used how many input bytes were consumed. Returns DATA_END once the
+ * end-of-data line has been consumed (and emitted as ".\r\n"; bytes after
+ * it are left unconsumed), DATA_MORE if all of in was consumed without
+ * finding it, or DATA_NOMEM if emit failed.
+ */
+enum data_result data_filter_scan(struct data_filter *f, const char *in, size_t len, data_emit_fn *emit,
+    void *arg, size_t *used);
+
+/*
+ * data_filter_scan() into a buffer: emits the normalised bytes into out, and stores in
  * *used how many input bytes were consumed. Returns DATA_END once the
  * end-of-data line has been consumed (and emitted as ".\r\n"; bytes after
  * it are left unconsumed), DATA_MORE if all of in was consumed without

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "tls.h"
+#include "tls_server.h"
 
 struct gen {
 	atomic_int refs;		/* holders: main, workers, sessions */

@@ -1,35 +1,49 @@
 /*
- * identity.h - who the client really is, on both sides of the proxy:
- * an inbound PROXY header from a trusted load balancer (accept_proxy), and
- * the client's address passed on to the backend (backend_identity =
- * xclient | proxy_v1 | proxy_v2, add_received). Without these, every
- * session reaches the backend from 127.0.0.1, which legacy MTAs trust.
+ * identity.h - who the client is, told to the backend: the PROXY v1/v2
+ * header (backend_identity = proxy_v1 | proxy_v2), the XCLIENT command
+ * (xclient) and the Received: header (add_received). Pure: it only formats.
+ * Without these, every session reaches the backend from 127.0.0.1, which
+ * legacy MTAs trust.
  */
 #ifndef STARTTLSD_IDENTITY_H
 #define STARTTLSD_IDENTITY_H
 
-struct session;
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netaddr.h"
+#include "received.h"
+
+/* The two ends of the client's connection, as the backend should learn them. */
+struct identity {
+	struct netaddr client;	/* the client, with its port; family 0 when unknown */
+	struct netaddr server;	/* the address it connected to; family 0 when unknown */
+};
+
+/* Is the client known? Without it nothing may reach the backend in its name. */
+int identity_known(const struct identity *id);
 
 /*
- * Does this connection have to start with a PROXY header? True when the
- * listener has accept_proxy = yes and the peer is in proxy_trusted.
+ * Write the PROXY header, version 1 or 2, for id into out. The destination
+ * is always of the client's family: the server address if it is, else the
+ * unspecified address of that family with the server's port (an IPv6
+ * client behind an IPv4 balancer stays an IPv6 client). Returns its length,
+ * or -1 if the client is unknown or out is too small.
  */
-int identity_expect_proxy(const struct session *s);
+int identity_proxy_header(const struct identity *id, int version, uint8_t *out, size_t outlen);
 
 /*
- * Parse an inbound PROXY header from the start of s->cin. Returns 1 when
- * one was consumed (s->peer_addr and s->peer now name the real client),
- * 0 if more bytes are needed, -1 if the bytes are not a valid header.
+ * Write "XCLIENT ADDR=... PORT=... NAME=[UNAVAILABLE]\r\n" for id into out
+ * (no reverse DNS here: NAME=[UNAVAILABLE] says so). Returns its length,
+ * or -1 if the client is unknown or out is too small.
  */
-int identity_take_proxy(struct session *s);
+int identity_xclient(const struct identity *id, char *out, size_t outlen);
 
-/* backend_identity = proxy_v1 / proxy_v2: queue the header for the backend. Returns 0 or -1. */
-int identity_send_proxy(struct session *s);
-
-/* backend_identity = xclient: send XCLIENT with the client's address. Returns 0 or -1. */
-int identity_send_xclient(struct session *s);
-
-/* add_received = yes: queue a Received: header for the message now starting. Returns 0 or -1. */
-int identity_send_received(struct session *s);
+/*
+ * Write the Received: header for id and ri (whose client_addr is ignored:
+ * the client's address comes from id) into out. Returns its length, or -1
+ * if the client is unknown or received_format() refuses.
+ */
+int identity_received(const struct identity *id, const struct received_info *ri, char *out, size_t outlen);
 
 #endif

@@ -2,6 +2,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,21 +51,7 @@ err:
 	return -1;
 }
 
-static void
-on_connection(uv_stream_t *server, int status)
-{
-	struct worker *w = server->loop->data;
-	const struct listener_conf *lc = &w->gen->cfg->listeners[(size_t)(uintptr_t)server->data];
-
-	if (status < 0) {
-		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", lc->name, uv_strerror(status));
-		return;
-	}
-	if (w->stopping)
-		return;
-	if (session_start(w, lc, server) != 0)
-		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
-}
+static atomic_uint_fast64_t next_id = 1;
 
 /* The last handles of the loop: once closed, uv_run() returns. */
 static void
@@ -73,6 +60,51 @@ close_worker_handles(struct worker *w)
 	uv_close((uv_handle_t *)&w->stop_async, NULL);
 	uv_close((uv_handle_t *)&w->reload_async, NULL);
 	uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
+	conn_loop_close(&w->cl);
+}
+
+/* A session freed itself: unlink it (the list's only other change is in on_connection). */
+static void
+session_gone(struct session *s, void *arg)
+{
+	struct worker *w = arg;
+
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	if (w->stopping && w->nsessions == 0)
+		close_worker_handles(w);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct worker *w = server->loop->data;
+	const struct listener_conf *lc = &w->gen->cfg->listeners[(size_t)(uintptr_t)server->data];
+	uint64_t id = atomic_fetch_add(&next_id, 1) | ((uint64_t)w->index << 56);
+	struct session *s;
+
+	if (status < 0) {
+		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", lc->name, uv_strerror(status));
+		return;
+	}
+	if (w->stopping)
+		return;
+	if ((s = session_start(&w->cl, w->gen, lc, server, id, session_gone, w)) == NULL) {
+		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
+		return;
+	}
+	/* A session is freed in a close callback, never inside session_start(): linking it now is safe. */
+	s->prev = NULL;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
 }
 
 /* Install the generation main handed us; sessions keep the one they started with. */
@@ -101,20 +133,6 @@ worker_reload(struct worker *w, struct gen *g)
 	w->next_gen = g;
 	uv_mutex_unlock(&w->gen_lock);
 	uv_async_send(&w->reload_async);
-}
-
-void
-worker_session_gone(struct worker *w, struct session *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	w->nsessions--;
-	if (w->stopping && w->nsessions == 0)
-		close_worker_handles(w);
 }
 
 /* shutdown_timeout expired: end every remaining session with a 421. */
@@ -177,6 +195,8 @@ worker_start(struct worker *w)
 	uv_mutex_init(&w->gen_lock);
 	uv_timer_init(&w->loop, &w->shutdown_timer);
 	w->shutdown_timer.data = w;
+	if (conn_loop_init(&w->cl, &w->loop) != 0)
+		return -1;
 	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		uv_tcp_init(&w->loop, &w->listeners[i]);
 		w->listeners[i].data = (void *)(uintptr_t)i;	/* an index: reloads swap the config */

@@ -12,11 +12,10 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn.h"
 #include "gen.h"
 
 struct session;
-
-#define WORKER_READ_BUF (64 * 1024)
 
 struct worker {
 	int index;			/* 0..workers-1, for logs */
@@ -31,9 +30,9 @@ struct worker {
 	uv_async_t stop_async;		/* main thread -> worker: begin shutdown */
 	uv_timer_t shutdown_timer;	/* shutdown_timeout deadline */
 	int stopping;			/* shutdown has begun */
-	struct session *sessions;	/* live sessions (doubly linked) */
+	struct session *sessions;	/* live sessions (doubly linked, through session.prev/next) */
 	unsigned nsessions;
-	char readbuf[WORKER_READ_BUF];	/* every read on this loop lands here first */
+	struct conn_loop cl;		/* the connections' shared flush and read buffer */
 };
 
 /*
@@ -54,8 +53,5 @@ void worker_stop(struct worker *w);
 
 /* Wait for the worker thread to finish. */
 void worker_join(struct worker *w);
-
-/* A session ended and freed itself: unlink it. */
-void worker_session_gone(struct worker *w, struct session *s);
 
 #endif

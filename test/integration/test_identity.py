@@ -139,8 +139,17 @@ class InboundProxyTest(unittest.TestCase):
         c = Client(self.proxy.port)
         c.send(b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 25\r\n")
         self.assertEqual(c.reply()[0], 220)
-        self.assertEqual(self.got["hdr"], b"PROXY TCP4 203.0.113.7 127.0.0.1 40000 %d\r\n" % self.proxy.port)
+        # The backend learns both ends as the balancer saw them.
+        self.assertEqual(self.got["hdr"], b"PROXY TCP4 203.0.113.7 192.0.2.1 40000 25\r\n")
         self.proxy.wait_log("client=203.0.113.7:40000")
+
+    def test_ipv6_client_behind_an_ipv4_balancer_keeps_its_identity(self):
+        self.start("accept_proxy = yes\nproxy_trusted = 127.0.0.0/8")
+        c = Client(self.proxy.port)
+        c.send(b"PROXY TCP6 2001:db8::7 2001:db8::25 40000 25\r\n")
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(self.got["hdr"], b"PROXY TCP6 2001:db8::7 2001:db8::25 40000 25\r\n")
+        self.proxy.wait_log("client=[2001:db8::7]:40000")
 
     def test_trusted_v2_header_then_implicit_tls(self):
         self.start("accept_proxy = yes\nproxy_trusted = 127.0.0.1", tls="implicit")
@@ -150,7 +159,7 @@ class InboundProxyTest(unittest.TestCase):
         raw.sendall(v2)
         s = client_context().wrap_socket(raw)
         self.assertTrue(s.recv(100).startswith(b"220"))
-        self.assertEqual(self.got["hdr"], b"PROXY TCP4 198.51.100.9 127.0.0.1 41000 %d\r\n" % self.proxy.port)
+        self.assertEqual(self.got["hdr"], b"PROXY TCP4 198.51.100.9 192.0.2.1 41000 465\r\n")
 
     def test_untrusted_peer_cannot_send_proxy(self):
         self.start("accept_proxy = yes\nproxy_trusted = 10.0.0.0/8")
@@ -218,6 +227,34 @@ class PostfixIdentityTest(unittest.TestCase):
         relay, local, msg, log = self.run_case("proxy_v2", ["smtpd_upstream_proxy_protocol = haproxy"])
         self.assertEqual(relay, 554)
         self.assertIn(b"[127.0.0.5])", msg)
+
+    def ipv6_client_through_balancer(self, identity):
+        """An IPv6 client behind an IPv4 balancer (inbound PROXY TCP6) reaches Postfix as itself."""
+        pf = Postfix("mynetworks = 127.0.0.1/32", "inet_protocols = all",
+                     "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+                     "default_transport = discard:relay test", "smtpd_upstream_proxy_protocol = haproxy")
+        self.addCleanup(pf.stop)
+        proxy = Proxy(pf.port, extra_listener="backend_identity = %s\naccept_proxy = yes\n"
+                                              "proxy_trusted = 127.0.0.0/8" % identity)
+        self.addCleanup(proxy.__exit__, None, None, None)
+        c = Client(proxy.port, timeout=30)
+        c.send(b"PROXY TCP6 2001:db8::7 2001:db8::25 40000 25\r\n")
+        self.assertEqual(c.reply()[0], 220, pf.maillog())
+        self.assertEqual(c.cmd("EHLO client.example")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<sender@example.org>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<victim@elsewhere.example>")[0], 554)
+        self.assertEqual(c.cmd("RCPT TO:<user@example.test>")[0], 250)
+        self.assertEqual(c.cmd("DATA")[0], 354)
+        self.assertEqual(c.cmd(b"Subject: v6\r\n\r\nhello\r\n.")[0], 250)
+        c.cmd("QUIT")
+        msg = pf.messages(1)[0]
+        self.assertIn(b"[IPv6:2001:db8::7])", msg)
+
+    def test_ipv6_client_behind_ipv4_balancer_proxy_v1(self):
+        self.ipv6_client_through_balancer("proxy_v1")
+
+    def test_ipv6_client_behind_ipv4_balancer_proxy_v2(self):
+        self.ipv6_client_through_balancer("proxy_v2")
 
 
 if __name__ == "__main__":

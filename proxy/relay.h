@@ -1,0 +1,59 @@
+/*
+ * relay.h - the SMTP logic of one proxied session, between the client and
+ * the legacy backend: it parses every command and every reply and makes
+ * every SMTP decision (what is forwarded, refused or answered, the texts,
+ * which deadline applies, when the session ends). It does no I/O: the
+ * session feeds it bytes and events, and it acts through struct relay_io
+ * (relay_state.h). commands.c, replies.c and relay_out.c hold its parts.
+ */
+#ifndef STARTTLSD_RELAY_H
+#define STARTTLSD_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "relay_state.h"
+
+/*
+ * Start the SMTP state of a session on listener lc: the backend's greeting
+ * is the first reply owed. who is the client (its address may be unknown),
+ * peer its text form for logs (kept by pointer: it must outlive the relay).
+ */
+void relay_init(struct relay *r, const struct listener_conf *lc, const struct relay_io *io, void *ctx, uint64_t id,
+    const struct identity *who, const char *peer);
+
+/* Take as much of the client's plaintext in as the state allows (consumed from in). */
+void relay_client_input(struct relay *r, struct buf *in);
+
+/* The client sent all it will (FIN or close_notify): finish what it asked for, then end. */
+void relay_client_eof(struct relay *r, struct buf *in);
+
+/* Take the complete replies in the backend's bytes in (consumed from in). */
+void relay_backend_input(struct relay *r, struct buf *in);
+
+/* The backend closed its connection (or it failed). */
+void relay_backend_closed(struct relay *r);
+
+/* No backend connection could be made (reason: backend_connect_failed or _timeout). */
+void relay_backend_unavailable(struct relay *r, const char *reason);
+
+/* The client's TLS handshake completed; version and cipher are static strings. */
+void relay_tls_up(struct relay *r, const char *version, const char *cipher);
+
+/* The deadline the relay set expired; whole_session: it was session_timeout. */
+void relay_timeout(struct relay *r, int whole_session);
+
+/* starttlsd is shutting down and the drain time is over. */
+void relay_shutdown(struct relay *r);
+
+/* Over a connection limit (why: max_connections or max_connections_per_ip). */
+void relay_refuse_connection(struct relay *r, const char *why);
+
+/* The session is ending for its own reasons: do nothing more. */
+void relay_stop(struct relay *r);
+
+/* Free what the relay holds; safe on a zeroed relay. */
+void relay_free(struct relay *r);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * relay_out.h - everything the relay says: bytes to either side, replies
+ * of starttlsd's own kept in order behind the backend's, refusals counted
+ * against the error budget, and the ways a session ends.
+ */
+#ifndef STARTTLSD_RELAY_OUT_H
+#define STARTTLSD_RELAY_OUT_H
+
+#include <stddef.h>
+
+#include "relay_state.h"
+
+/* The name of a relay state, for logs. */
+const char *relay_strstate(enum relay_state st);
+
+/* Bytes for the client (a reply, relayed or our own). */
+void relay_send_client(struct relay *r, const char *p, size_t n);
+
+/* A line for the backend, with a clean CRLF. */
+void relay_send_line(struct relay *r, const char *line, size_t len);
+
+/* Forward a command line and remember what it was, to handle its reply. */
+void relay_forward(struct relay *r, const char *line, size_t len, unsigned kind);
+
+/*
+ * A reply starttlsd makes itself (CRLF added): out at once if nothing is
+ * owed to the client, else queued behind the replies that are. A 421 ends
+ * the session once sent.
+ */
+void relay_local(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Send the replies of our own that have reached the head of the queue. */
+void relay_flush_locals(struct relay *r);
+
+/*
+ * A command starttlsd refuses: relay_local(), counted against max_errors.
+ * Past the budget the session ends with a 421 after this reply.
+ */
+void relay_refuse(struct relay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Queue "421 STATUS HOSTNAME TEXT" (in order) and read no more commands;
+ * the session ends once it is sent.
+ */
+void relay_close(struct relay *r, const char *reason, const char *status, const char *text);
+
+/*
+ * Out of turn: "421 STATUS HOSTNAME TEXT" to the client now, the backend dropped, the session
+ * ended. For what leaves nothing to wait for (timeouts, a broken backend).
+ */
+void relay_abort(struct relay *r, const char *reason, const char *status, const char *text);
+
+/*
+ * End the session. Inside a message the backend connection is reset first,
+ * so the part it has can never become a message.
+ */
+void relay_end(struct relay *r, const char *reason, int graceful);
+
+/* Forget the envelope of the current transaction. */
+void relay_reset_transaction(struct relay *r);
+
+#endif

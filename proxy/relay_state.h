@@ -1,0 +1,99 @@
+/*
+ * relay_state.h - the SMTP state of one proxied session, shared by the
+ * files that make its SMTP decisions: relay.c (input), commands.c (the
+ * command table), replies.c (the backend's replies) and relay_out.c (what
+ * starttlsd says). Nothing here does I/O: the relay asks the layer below
+ * through struct relay_io, so it runs the same over real sockets and in the
+ * whole-session fuzzer.
+ */
+#ifndef STARTTLSD_RELAY_STATE_H
+#define STARTTLSD_RELAY_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "dotstuff.h"
+#include "identity.h"
+#include "pending.h"
+
+/* What the client's next bytes are. */
+enum relay_state {
+	R_CMD,		/* command lines */
+	R_SKIP_LINE,	/* the rest of an overlong line, discarded */
+	R_SKIP_BYTES,	/* a refused BDAT chunk, discarded */
+	R_WAIT,		/* held until the reply to DATA or AUTH says what follows */
+	R_AUTH,		/* one AUTH response line (after a 334) */
+	R_DATA,		/* message content, until CRLF.CRLF */
+	R_STARTTLS,	/* STARTTLS accepted: waiting for earlier replies */
+	R_TLS,		/* the TLS handshake runs below: no plaintext is read */
+	R_DONE,		/* QUIT sent, or closing: input is ignored */
+};
+
+/* What the relay asks of the session below it. Every function gets ctx. */
+struct relay_io {
+	/* Queue bytes for the client (through TLS once it is up). */
+	void (*to_client)(void *ctx, const char *p, size_t n);
+	/* Queue bytes for the backend. */
+	void (*to_backend)(void *ctx, const char *p, size_t n);
+	/* Is the client's output queue above its high watermark? Then no more
+	 * commands are taken until it drains (a client that does not read). */
+	int (*client_full)(void *ctx);
+	/* After what is queued for the client, switch its connection to TLS. */
+	void (*start_tls)(void *ctx);
+	/* Abort the backend connection now (TCP reset): a message cut short
+	 * must never look complete to it. */
+	void (*drop_backend)(void *ctx);
+	/* Restart the inactivity deadline: it expires in ms unless progress
+	 * is made (relay_timeout() is then called). */
+	void (*deadline)(void *ctx, uint64_t ms);
+	/* End the session: with graceful, queued output reaches the client first. */
+	void (*end)(void *ctx, const char *reason, int graceful);
+};
+
+struct relay {
+	/* Wiring, set by relay_init(). */
+	const struct listener_conf *lc;	/* our listener's settings */
+	const struct relay_io *io;	/* the session below */
+	void *ctx;			/* its argument */
+	uint64_t id;			/* sid= in logs */
+	struct identity who;		/* the client, as the backend should learn it */
+	const char *peer;		/* the client as text, for logs */
+
+	/* The client's input. */
+	enum relay_state state;		/* what its next bytes are */
+	enum relay_state after_skip;	/* R_SKIP_LINE: the state once the line is gone */
+	uint64_t skip_bytes;		/* R_SKIP_BYTES: chunk bytes left to discard */
+	int client_eof;			/* it has sent all it will */
+	int greeted;			/* it has its greeting: commands may flow */
+	unsigned errors;		/* its commands refused by starttlsd */
+	int stopped;			/* the session is ending: do nothing more */
+	const char *end_reason;		/* reason= once a 421 of ours closes the session */
+
+	/* The backend. */
+	struct pending q;		/* replies owed to the client, in order */
+	int backend_pipelining;		/* it announced PIPELINING in its last EHLO reply */
+	int backend_gone;		/* its connection was dropped (a refused message) */
+
+	/* TLS towards the client. */
+	int tls;			/* TLS is on or starting: no STARTTLS offered or taken */
+	int need_ehlo;			/* after STARTTLS: the client must EHLO/HELO first */
+	const char *tls_version;	/* for Received: (BoringSSL's static strings) */
+	const char *tls_cipher;
+	char *caps;			/* the pre-TLS EHLO reply rewritten without STARTTLS */
+	size_t capslen;
+
+	/* The client's identity and transaction. */
+	char helo[256];			/* last EHLO/HELO argument, for Received: */
+	int esmtp;			/* it was EHLO */
+	int authenticated;		/* AUTH succeeded (235) */
+	char mail_from[256];		/* envelope sender, for the log */
+	unsigned rcpts;			/* accepted recipients */
+
+	/* The message in DATA. */
+	struct data_filter df;		/* end of data and smuggling filter */
+	uint64_t msg_size;		/* bytes of it sent to the backend */
+	const char *msg_rejected;	/* it is being refused (why), or NULL */
+};
+
+#endif
