@@ -91,7 +91,7 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 	(void)hint;
 	b->base = c->cl->readbuf;
-	b->len = sizeof(c->cl->readbuf);
+	b->len = c->read_max;
 }
 
 /* Read while the owner keeps up and allows it. */
@@ -292,8 +292,8 @@ on_write(uv_write_t *req, int status)
 
 	c->writing = 0;
 	buf_clear(&c->inflight);
-	if (buf_pending(&c->out) == 0)
-		buf_free(&c->inflight);	/* idle: give the memory back */
+	if (buf_pending(&c->out) == 0 || c->inflight.cap > CONN_OUT_LOW)
+		buf_free(&c->inflight);	/* idle, or big: the next swap starts a small buffer */
 	if (status == UV_ECANCELED || c->closed)
 		return;
 	if (status < 0) {
@@ -398,6 +398,7 @@ conn_init(struct conn *c, struct conn_loop *cl, const struct conn_events *ev, vo
 	c->ev = ev;
 	c->owner = owner;
 	c->in_high = CONN_IN_HIGH;
+	c->read_max = CONN_READ_DEFAULT;
 	c->tcp.data = c;
 	c->creq.data = c;
 	return uv_tcp_init(cl->loop, &c->tcp);
@@ -513,6 +514,12 @@ int
 conn_full(const struct conn *c)
 {
 	return c->full;
+}
+
+void
+conn_bulk(struct conn *c, int bulk)
+{
+	c->read_max = bulk ? CONN_READ_BUF : CONN_READ_DEFAULT;
 }
 
 void

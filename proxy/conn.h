@@ -23,13 +23,19 @@
 #include "buf.h"
 #include "tls.h"
 
-/* Output queued beyond this marks a connection full; it is writable again below CONN_OUT_LOW. */
-#define CONN_OUT_HIGH (256 * 1024)
+/*
+ * Output queued beyond this marks a connection full; it is writable again
+ * below CONN_OUT_LOW. A little under 256 KiB: the reply that crosses the
+ * mark still fits a 256 KiB buffer (buffers grow by doubling).
+ */
+#define CONN_OUT_HIGH (256 * 1024 - 2048)
 #define CONN_OUT_LOW (64 * 1024)
 /* Unconsumed input beyond this stops reading (and decrypting). */
 #define CONN_IN_HIGH (64 * 1024)
-/* Every read of a loop lands in one buffer of this size first. */
+/* Every read of a loop lands in one buffer of this size first (the largest read). */
 #define CONN_READ_BUF (256 * 1024)
+/* The usual read: an owner that may stall cannot be left holding more than this. */
+#define CONN_READ_DEFAULT (64 * 1024)
 
 struct conn;
 
@@ -80,6 +86,7 @@ struct conn {
 	uv_shutdown_t sreq;		/* the FIN of a graceful close */
 	struct conn *next_dirty;	/* link in cl->dirty */
 	size_t in_high;			/* stop reading at this much unconsumed input (CONN_IN_HIGH) */
+	size_t read_max;		/* the largest read (conn_bulk) */
 	uint64_t bytes_in;		/* bytes read from the socket */
 	uint64_t bytes_out;		/* bytes handed to the socket */
 	unsigned connected : 1;		/* the socket is connected */
@@ -142,6 +149,13 @@ size_t conn_queued(const struct conn *c);
 
 /* Is the output queue full (see CONN_OUT_HIGH)? */
 int conn_full(const struct conn *c);
+
+/*
+ * Bulk (1): the owner takes whatever arrives (a message streaming through),
+ * so reads may be as large as CONN_READ_BUF; else (0) at most
+ * CONN_READ_DEFAULT, so an owner that stalls holds little unread input.
+ */
+void conn_bulk(struct conn *c, int bulk);
 
 /* Stop (hold = 1) or allow (0) reading, for the owner's flow control. */
 void conn_hold(struct conn *c, int hold);

@@ -264,6 +264,12 @@ relay_client_input(struct relay *r, struct buf *in)
 		client_finished(r);
 }
 
+int
+relay_streaming(const struct relay *r)
+{
+	return r->state == R_DATA;
+}
+
 void
 relay_client_eof(struct relay *r, struct buf *in)
 {

@@ -26,6 +26,9 @@ void relay_init(struct relay *r, const struct listener_conf *lc, const struct re
 /* Take as much of the client's plaintext in as the state allows (consumed from in). */
 void relay_client_input(struct relay *r, struct buf *in);
 
+/* Is the relay streaming a message, taking whatever the client sends? */
+int relay_streaming(const struct relay *r);
+
 /* The client sent all it will (FIN or close_notify): finish what it asked for, then end. */
 void relay_client_eof(struct relay *r, struct buf *in);
 

@@ -161,7 +161,7 @@ static const struct relay_io relay_io = {
 
 /* --- flow control and the close path --- */
 
-/* Each side is read only while the other side's queue has room. */
+/* Each side is read only while the other side's queue has room; a message streams in large reads. */
 static void
 flow(struct session *s)
 {
@@ -169,6 +169,7 @@ flow(struct session *s)
 		return;
 	conn_hold(&s->client, conn_full(&s->backend));
 	conn_hold(&s->backend, conn_full(&s->client));
+	conn_bulk(&s->client, s->relaying && relay_streaming(&s->relay));
 }
 
 static void

@@ -65,6 +65,40 @@ def asan_env(*options):
 
 NO_QUARANTINE = ("quarantine_size_mb=0", "thread_local_quarantine_size_kb=0")
 
+SHIM_DIR = os.environ.get("STARTTLSD_SHIM_DIR") or os.path.join(os.path.dirname(BIN), "test")
+
+
+def shim_env(name):
+    """The environment for starttlsd with an LD_PRELOAD shim of test/shim/ (built
+    next to the binary): e.g. fail_getpeername. The sanitizer runtime must then
+    not insist on coming first."""
+    env = asan_env("verify_asan_link_order=0")
+    env["LD_PRELOAD"] = os.path.join(SHIM_DIR, name + ".so")
+    return env
+
+
+def _tcp_rx_queue(local, remote):
+    """The receive queue of the loopback TCP socket local<-remote from /proc/net/tcp, or None."""
+    def hexaddr(a):
+        return "%08X:%04X" % (int.from_bytes(socket.inet_aton(a[0]), "little"), a[1])
+    want = (hexaddr(local), hexaddr(remote))
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if (parts[1], parts[2]) == want:
+                return int(parts[4].split(":")[1], 16)
+    return None
+
+
+def wait_consumed(sock, timeout=10.0):
+    """Wait until the peer of sock (starttlsd) has read everything sock sent:
+    its socket's receive queue is empty."""
+    deadline = time.time() + timeout
+    while _tcp_rx_queue(sock.getpeername(), sock.getsockname()) not in (0, None):
+        if time.time() > deadline:
+            raise AssertionError("the peer did not read what was sent")
+        time.sleep(0.01)
+
 
 def wait_port(port, timeout=10.0):
     deadline = time.time() + timeout
@@ -165,6 +199,7 @@ class BackendConn:
         self.buf = b""        # received, not yet consumed by read_line()
         self.received = b""   # everything ever received
         self.closed = False
+        self.reset = False    # the peer closed with a TCP reset (RST), not a FIN
 
     def send(self, data):
         if isinstance(data, str):
@@ -180,6 +215,8 @@ class BackendConn:
             return False
         try:
             d = self.sock.recv(65536)
+        except ConnectionResetError:
+            self.reset, d = True, b""
         except OSError:
             d = b""
         if not d:
@@ -323,6 +360,60 @@ class ScriptedBackend:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class RecordCountingClient:
+    """An implicit-TLS client over memory BIOs that counts the TLS records
+    the server sends (records_seen), to see how replies are coalesced."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = client_context().wrap_bio(self.inc, self.out)
+        self.raw = b""          # received bytes not yet split into records
+        self.records_seen = 0
+        self.buf = b""          # decrypted, not yet consumed
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._recv()
+        self._flush()
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _recv(self):
+        d = self.sock.recv(65536)
+        if not d:
+            raise ConnectionError("closed")
+        self.raw += d
+        while len(self.raw) >= 5 and len(self.raw) >= 5 + int.from_bytes(self.raw[3:5], "big"):
+            self.raw = self.raw[5 + int.from_bytes(self.raw[3:5], "big"):]
+            self.records_seen += 1
+        self.inc.write(d)
+
+    def send(self, data):
+        self.tls.write(data)
+        self._flush()
+
+    def replies(self, n):
+        """Read n complete replies; returns their codes."""
+        codes = []
+        while len(codes) < n:
+            while b"\n" not in self.buf:
+                try:
+                    self.buf += self.tls.read(65536)
+                except ssl.SSLWantReadError:
+                    self._recv()
+            line, self.buf = self.buf.split(b"\n", 1)
+            if line[3:4] != b"-":
+                codes.append(int(line[:3]))
+        return codes
 
 
 class Client:

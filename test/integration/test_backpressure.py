@@ -11,6 +11,7 @@ byte arrived intact and in order.
 import hashlib
 import os
 import select
+import socket
 import ssl
 import threading
 import time
@@ -382,6 +383,81 @@ class ClientStopsReading(unittest.TestCase):
             c.close()
             self.assertEqual(seen["noops"], n)
             self.assertEqual(backend.errors, [])
+
+
+class OwnRepliesToANonReader(unittest.TestCase):
+    """Replies starttlsd makes itself obey the same watermark as relayed ones:
+    a client that floods refused commands (no error budget) and never reads
+    stops being read, and its replies are coalesced, not one TLS record each."""
+
+    def start(self, tls):
+        self.backend = ScriptedBackend()
+        self.addCleanup(self.backend.close)
+        self.proxy = Proxy(self.backend.port, tls="implicit" if tls else "starttls", extra_listener="max_errors = 0",
+                           env=proxy_env())
+        self.addCleanup(self.proxy.__exit__, None, None, None)
+
+    def flood(self, tls, sessions, seconds=8):
+        """Sessions that send empty lines (each one refused) and never read; returns RSS growth per session."""
+        self.start(tls)
+        base = self.proxy.rss_kib()
+        socks = []
+        for _ in range(sessions):
+            s = socket.create_connection(("127.0.0.1", self.proxy.port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            if tls:
+                s = harness.client_context().wrap_socket(s)
+            s.setblocking(False)
+            socks.append(s)
+        sent, chunk = [0] * sessions, b"\r\n" * 131072
+        stalled = wait_stall(lambda: self.pump(socks, sent, chunk), quiet=1.5, limit=60)
+        self.assertGreater(stalled, sessions * 1024 * 1024)  # megabytes went in before everyone stalled
+        grown = (self.proxy.rss_kib() - base) / sessions
+        for s in socks:
+            s.close()
+        return grown
+
+    @staticmethod
+    def pump(socks, sent, chunk):
+        for i, s in enumerate(socks):
+            try:
+                sent[i] += s.send(chunk)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        return sum(sent)
+
+    def test_tls_sessions_stay_bounded(self):
+        # Each stalled session holds its input limit, one queue of replies and TLS state: well under 1 MiB.
+        self.assertLess(self.flood(True, 10), 1024)
+
+    def test_plaintext_session_stays_bounded(self):
+        self.assertLess(self.flood(False, 10), 1024)
+
+    def test_a_burst_of_replies_is_one_tls_record(self):
+        self.start(True)
+        c = harness.RecordCountingClient(self.proxy.port)
+        self.assertEqual(c.replies(1), [220])
+        before = c.records_seen
+        c.send(b"XFOO\r\n" * 200)  # 200 refusals from one read
+        self.assertEqual(c.replies(200), [500] * 200)
+        self.assertLessEqual(c.records_seen - before, 2)
+
+
+class HalfClose(unittest.TestCase):
+    def test_half_closed_client_gets_every_reply(self):
+        with ScriptedBackend() as backend, Proxy(backend.port) as proxy:
+            c = Client(proxy.port)
+            c.reply()
+            c.send(b"NOOP\r\n" * 3000)
+            c.sock.shutdown(socket.SHUT_WR)
+            n = 0
+            while True:
+                code, raw = c.reply()
+                if code is None:
+                    break
+                self.assertEqual(code, 250)
+                n += 1
+            self.assertEqual(n, 3000)
 
 
 class LongLine(unittest.TestCase):

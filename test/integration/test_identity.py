@@ -7,7 +7,7 @@ import struct
 import time
 import unittest
 
-from harness import Client, Proxy, ScriptedBackend, client_context
+from harness import Client, Proxy, ScriptedBackend, client_context, shim_env
 from test_postfix import Postfix, have_postfix
 
 
@@ -117,6 +117,36 @@ class ScriptedIdentityTest(unittest.TestCase):
         c.send(b"x\r\n.\r\n")
         c.reply()
         self.assertEqual(self.backend.messages, [b"x\r\n.\r\n"])
+
+
+class UnknownClientTest(unittest.TestCase):
+    """getpeername() fails (the client reset its connection before we asked):
+    with an identity to pass on, nothing may reach the backend in its name."""
+
+    def run_case(self, extra):
+        backend = ScriptedBackend()
+        self.addCleanup(backend.close)
+        proxy = Proxy(backend.port, extra_listener=extra, env=shim_env("fail_getpeername"))
+        self.addCleanup(proxy.__exit__, None, None, None)
+        return backend, proxy
+
+    def test_identity_configured_means_no_backend_connection(self):
+        for extra in ("backend_identity = xclient", "backend_identity = proxy_v1", "backend_identity = proxy_v2",
+                      "add_received = yes"):
+            backend, proxy = self.run_case(extra)
+            c = Client(proxy.port)
+            self.assertTrue(c.closed(), extra)
+            self.assertEqual(c.buf, b"", extra)  # not even a greeting
+            proxy.wait_log("reason=client_address_unknown")
+            # A backend connection would have been made before the client was closed.
+            self.assertFalse(backend.accepted.is_set(), extra)
+
+    def test_without_identity_the_session_goes_on(self):
+        backend, proxy = self.run_case("")
+        c = Client(proxy.port)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        proxy.wait_log("client=unknown")
 
 
 class InboundProxyTest(unittest.TestCase):

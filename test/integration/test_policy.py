@@ -2,10 +2,11 @@
 require_tls, auth_before_tls, max_errors, bare_newline, max_data_line_length,
 connection limits, privileges and the session deadline."""
 import os
+import socket
 import time
 import unittest
 
-from harness import Client, Proxy, ScriptedBackend
+from harness import Client, Proxy, ScriptedBackend, client_context
 
 AUTH_CAPS = (b"PIPELINING", b"AUTH PLAIN LOGIN", b"AUTH=PLAIN LOGIN", b"8BITMIME")
 
@@ -106,6 +107,19 @@ class PolicyTest(unittest.TestCase):
         self.assertNotIn(b"\r\n.\r\n", got.split(b"DATA\r\n", 1)[1])
         self.assertEqual(self.backend.messages, [])
 
+    def test_rejected_message_drops_the_backend_at_once(self):
+        for extra, body in (("bare_newline = reject", b"Subject: x\r\n\r\nline\nmore\r\n.\r\n"),
+                            ("", b"Subject: x\r\n\r\n" + b"y" * 1200 + b"\r\n.\r\n")):
+            self.start(extra)
+            c = self.connect()
+            self.assertEqual(self.data(c, body)[0], 550)
+            # Before the client says anything more, the backend's connection is gone,
+            # reset, so no backend can take its end for the end of the message.
+            conn = self.backend.conns[-1]
+            self.assertTrue(conn.wait_closed(5), extra)
+            self.assertTrue(conn.reset, extra)
+            self.assertEqual(self.backend.messages, [])
+
     def test_bare_newline_reject_clean_message_passes(self):
         self.start("bare_newline = reject")
         c = self.connect()
@@ -133,6 +147,28 @@ class PolicyTest(unittest.TestCase):
         self.assertIn(b"longer than 1000", raw)
         self.assertEqual(len(self.backend.messages), 1)
 
+    def test_a_line_a_wrapping_backend_would_split_is_refused(self):
+        # 998 octets then ".": a backend that wraps long lines at 998 would make
+        # the "." a line of its own, and "\r\n.\r\n" an end of data.
+        self.start()
+        c = self.connect()
+        code, raw = self.data(c, b"Subject: x\r\n\r\n" + b"A" * 998 + b".\r\nMAIL FROM:<smuggled@x>\r\n.\r\n")
+        self.assertEqual(code, 550)
+        self.assertEqual(self.backend.messages, [])
+        self.assertNotIn(b"smuggled", self.backend.conns[0].received)
+
+    def test_unbounded_text_lines_are_refused_by_the_config_check(self):
+        import harness
+        for value in ("0", "1001", "64k"):
+            with open(os.path.join(harness.tempfile.mkdtemp(), "s.ini"), "w") as f:
+                cert, key = harness.make_cert()
+                f.write("[tls]\ncertificate = %s\nkey = %s\n[listener a]\nlisten = 127.0.0.1:1\n"
+                        "backend = 127.0.0.1:2\nmax_data_line_length = %s\n" % (cert, key, value))
+            p = harness.subprocess.run([harness.BIN, "-t", "-c", f.name], capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(b"s.ini:7: max_data_line_length = '%s': must be from 80 to 1000" % value.encode(), p.stderr)
+            self.assertIn(b"SMTP smuggling", p.stderr)
+
     def test_max_connections_per_ip(self):
         self.start("max_connections_per_ip = 2")
         a, b = self.connect(), self.connect()
@@ -148,6 +184,18 @@ class PolicyTest(unittest.TestCase):
         self.assertEqual(d.cmd("NOOP")[0], 250)
         self.proxy.wait_log("reason=max_connections_per_ip")
         b.close()
+
+    def test_implicit_listener_refuses_over_limit_without_a_handshake(self):
+        self.backend = ScriptedBackend()
+        self.addCleanup(self.backend.close)
+        self.proxy = Proxy(self.backend.port, tls="implicit", extra_listener="max_connections_per_ip = 1")
+        self.addCleanup(self.proxy.__exit__, None, None, None)
+        a = socket.create_connection(("127.0.0.1", self.proxy.port))
+        a = client_context().wrap_socket(a)
+        self.assertTrue(a.recv(100).startswith(b"220"))
+        b = socket.create_connection(("127.0.0.1", self.proxy.port), timeout=5)
+        self.assertEqual(b.recv(100), b"")  # closed at once, no TLS
+        self.proxy.wait_log("reason=max_connections_per_ip")
 
     def test_max_connections_total(self):
         self.start("max_connections_per_ip = 0", extra_global="max_connections = 1")

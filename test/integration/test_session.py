@@ -4,6 +4,8 @@ Each test runs the real starttlsd between a raw client and a scripted
 backend (harness.py) on loopback.
 """
 import socket
+
+import harness
 import time
 import unittest
 
@@ -50,19 +52,20 @@ class SessionTest(unittest.TestCase):
     def test_starttls_is_not_forwarded_and_injection_is_discarded(self):
         c = self.connect()
         c.cmd("EHLO client.example")
-        # CVE-2011-0411: commands in the same packet as STARTTLS must not run.
-        c.send(b"STARTTLS\r\nMAIL FROM:<evil@example.test>\r\nRSET\r\n")
+        # CVE-2011-0411: commands in the same packet as STARTTLS must not run. The
+        # injected EHLO is one a client may send right after TLS: only the discard stops it.
+        c.send(b"STARTTLS\r\nEHLO injected.example\r\nMAIL FROM:<evil@example.test>\r\n")
         code, raw = c.reply()
         self.assertEqual(raw, b"220 2.0.0 Ready to start TLS\r\n")
-        time.sleep(0.2)
-        self.assertEqual(c.buf, b"")  # no reply to the injected commands
-        import harness
+        self.assertEqual(c.buf, b"")  # nothing but the 220 before the handshake
         c.sock = harness.client_context().wrap_socket(c.sock)
-        c.cmd("EHLO client.example")
-        c.cmd("QUIT")
+        # The first reply over TLS answers our EHLO: none was made for the injected ones.
+        self.assertEqual(c.cmd("EHLO client.example")[0], 250)
+        self.assertEqual(c.cmd("QUIT")[0], 221)
         conn = self.backend.conns[0]
         self.assertTrue(self.backend.done.wait(5))
         self.assertNotIn(b"STARTTLS", conn.received)
+        self.assertNotIn(b"injected", conn.received)
         self.assertNotIn(b"evil", conn.received)
         self.assertEqual(conn.received, b"EHLO client.example\r\nRSET\r\nEHLO client.example\r\nQUIT\r\n")
         self.proxy.wait_log("event=starttls_injection")
@@ -81,18 +84,17 @@ class SessionTest(unittest.TestCase):
         c = Client(self.proxy.port)
         c.reply()
         c.send(b"NOOP\r\nSTARTTLS\r\n")
-        time.sleep(0.2)
-        c.send(b"MAIL FROM:<later@write>\r\n")  # a separate write, before any 220
-        time.sleep(0.2)
+        harness.wait_consumed(c.sock)  # read, and waiting for the NOOP's reply
+        c.send(b"EHLO later.write\r\n")  # a separate write, before any 220
+        harness.wait_consumed(c.sock)  # starttlsd has read it (and holds it)
         release.set()
         self.assertEqual(c.reply()[0], 250)
         self.assertEqual(c.reply(), (220, b"220 2.0.0 Ready to start TLS\r\n"))
-        import harness
         c.sock = harness.client_context().wrap_socket(c.sock)
         self.assertEqual(c.cmd("EHLO a")[0], 250)
         c.close()
         self.assertTrue(self.backend.done.wait(5))
-        self.assertNotIn(b"later@write", self.backend.conns[0].received)
+        self.assertNotIn(b"later.write", self.backend.conns[0].received)
 
     def test_plaintext_before_client_hello_never_reaches_backend(self):
         c = self.connect()
@@ -154,6 +156,8 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(c.cmd("MAIL FROM:<x@y>")[0], 250)
 
     def test_data_held_until_354_and_dot_lines_pass_unchanged(self):
+        batch_read = __import__("threading").Event()
+
         def script(conn):
             conn.send(b"220 hi\r\n")
             self.assertEqual(conn.read_line(), b"EHLO a\r\n")
@@ -161,7 +165,8 @@ class SessionTest(unittest.TestCase):
             self.assertEqual(conn.read_line(), b"MAIL FROM:<a@b>\r\n")
             self.assertEqual(conn.read_line(), b"RCPT TO:<c@d>\r\n")
             self.assertEqual(conn.read_line(), b"DATA\r\n")
-            time.sleep(0.3)
+            batch_read.wait(10)  # starttlsd has read the whole batch, message included
+            conn._fill(0.1)
             self.assertEqual(conn.buf, b"")  # nothing of the message before 354
             conn.send(b"250 ok\r\n250 ok\r\n354 go\r\n")
             body = conn.read_until(b"\r\n.\r\n")
@@ -175,6 +180,8 @@ class SessionTest(unittest.TestCase):
         c.cmd("EHLO a")
         body = b"Subject: t\r\n\r\n..leading dot\r\n...two\r\nx.\r\n"
         c.send(b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n" + body + b".\r\n")
+        harness.wait_consumed(c.sock)
+        batch_read.set()
         self.assertEqual(c.reply()[0], 250)
         self.assertEqual(c.reply()[0], 250)
         self.assertEqual(c.reply()[0], 354)
@@ -189,9 +196,9 @@ class SessionTest(unittest.TestCase):
         c = self.connect()
         c.cmd("EHLO a")
         stream = b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nDATA\r\nhello\r\n.\r\nQUIT\r\n"
-        for i in range(len(stream)):  # one byte per write
+        for i in range(len(stream)):  # one byte per read of starttlsd's
             c.send(stream[i:i + 1])
-            time.sleep(0.002)
+            harness.wait_consumed(c.sock)
         codes = [c.reply()[0] for _ in range(6)]
         self.assertEqual(codes, [250, 250, 250, 354, 250, 221])
         self.assertEqual(self.backend.messages, [b"hello\r\n.\r\n"])
@@ -247,7 +254,7 @@ class SessionTest(unittest.TestCase):
         c.cmd("RCPT TO:<c@d>")
         c.cmd("DATA")
         c.send(b"Subject: partial\r\n\r\nbody line\r\n")
-        time.sleep(0.2)
+        harness.wait_consumed(c.sock)
         c.sock.shutdown(socket.SHUT_RDWR)
         c.close()
         conn = self.backend.conns[0]
@@ -281,7 +288,8 @@ class SessionTest(unittest.TestCase):
         c.starttls()
         c.cmd("EHLO a")
         self.assertEqual(c.cmd("QUIT")[0], 221)
-        # A clean close_notify makes Python's SSL socket return b"" (no error).
+        # Without suppress_ragged_eofs, a FIN without close_notify raises SSLEOFError.
+        c.sock.suppress_ragged_eofs = False
         self.assertEqual(c.sock.recv(100), b"")
 
     def test_proxy_only_commands_refused(self):
@@ -341,7 +349,7 @@ class BackendDownTest(unittest.TestCase):
             f.setblocking(False)
             f.connect_ex(lsock.getsockname())
             fillers.append(f)
-        time.sleep(0.2)
+        __import__("select").select([], fillers[:1], [], 5)  # the accept queue holds the first
         try:
             with Proxy(lsock.getsockname()[1], extra_listener="connect_timeout = 700ms") as proxy:
                 c = Client(proxy.port)

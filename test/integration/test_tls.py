@@ -2,11 +2,15 @@
 openssl s_client: versions, ciphers, groups, resumption (cache, tickets,
 shared ticket keys), SNI certificates, ECDSA + RSA side by side, ALPN and
 client certificates."""
+import datetime
+import re
 import os
+import signal
 import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import Client, Proxy, ScriptedBackend, client_context, make_cert
@@ -200,11 +204,11 @@ class ClientCertTest(unittest.TestCase):
         run("openssl", "x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "client.pem", "-days", "30")
 
-    def proxy(self, mode):
+    def proxy(self, mode, extra=""):
         backend = ScriptedBackend()
         self.addCleanup(backend.close)
         p = Proxy(backend.port, tls="implicit",
-                  extra_tls="verify_client = %s\nca_file = %s/ca.pem" % (mode, self.dir))
+                  extra_tls="verify_client = %s\nca_file = %s/ca.pem\n%s" % (mode, self.dir, extra))
         self.addCleanup(p.__exit__, None, None, None)
         return p
 
@@ -228,6 +232,153 @@ class ClientCertTest(unittest.TestCase):
         self.assertTrue(smtp_over(implicit_conn(p.port, self.ctx(False))).startswith(b"220"))
         self.assertTrue(smtp_over(implicit_conn(p.port, self.ctx(True))).startswith(b"220"))
         p.wait_log("client_cert_verified=yes")
+
+    # --- a resumed session never gets around verify_client = require ---
+
+    VERSIONS = {
+        "tls1.3 ticket": (ssl.TLSVersion.TLSv1_3, False),
+        "tls1.2 ticket": (ssl.TLSVersion.TLSv1_2, False),
+        "tls1.2 session id": (ssl.TLSVersion.TLSv1_2, True),
+    }
+
+    def version_ctx(self, version, no_ticket, with_cert=False):
+        ctx = self.ctx(with_cert)
+        ctx.minimum_version = ctx.maximum_version = version
+        if no_ticket:
+            ctx.options |= ssl.OP_NO_TICKET
+        return ctx
+
+    def first_session(self, port, ctx):
+        s = implicit_conn(port, ctx)
+        self.assertTrue(smtp_over(s).startswith(b"220"))  # reading collects a TLS 1.3 ticket
+        self.assertIsNotNone(s.session)
+        return s.session
+
+    def assert_no_smtp_without_cert(self, port, ctx, sess, what):
+        """Offering sess without a certificate must not give an SMTP session,
+        and must not even resume (the policy is part of the session context)."""
+        try:
+            s = implicit_conn(port, ctx, session=sess)
+            reused = s.session_reused
+            s.settimeout(10)
+            greeting = s.recv(100)
+        except (ssl.SSLError, ConnectionError):
+            return
+        self.assertFalse(reused, "%s: resumed a session issued under a weaker policy" % what)
+        self.assertFalse(greeting.startswith(b"220"), "%s: %r" % (what, greeting))
+
+    def test_resumption_after_reload_to_require_needs_a_certificate(self):
+        keyfile = os.path.join(tempfile.mkdtemp(), "tickets.key")
+        with open(keyfile, "wb") as f:
+            f.write(os.urandom(48))  # tickets outlive the reload (a cache of session IDs does not)
+        for what, (version, no_ticket) in self.VERSIONS.items():
+            p = self.proxy("optional", "ticket_key_file = " + keyfile)
+            ctx = self.version_ctx(version, no_ticket)
+            sess = self.first_session(p.port, ctx)
+            self.assertTrue(implicit_conn(p.port, ctx, session=sess).session_reused, what)  # resumable as it was
+            with open(p.config_path) as f:
+                text = f.read()
+            with open(p.config_path, "w") as f:
+                f.write(text.replace("verify_client = optional", "verify_client = require"))
+            p.proc.send_signal(signal.SIGHUP)
+            p.wait_log("event=reloaded")
+            self.assert_no_smtp_without_cert(p.port, ctx, sess, what)
+
+    def test_resumption_across_instances_with_shared_ticket_keys_needs_a_certificate(self):
+        keyfile = os.path.join(tempfile.mkdtemp(), "tickets.key")
+        with open(keyfile, "wb") as f:
+            f.write(os.urandom(48))
+        for what, (version, no_ticket) in self.VERSIONS.items():
+            if no_ticket:
+                continue  # session IDs live in each process's own cache
+            backend = ScriptedBackend()
+            self.addCleanup(backend.close)
+            lax, strict = (Proxy(backend.port, tls="implicit", extra_tls="verify_client = %s\nca_file = %s/ca.pem\n"
+                                 "ticket_key_file = %s" % (mode, self.dir, keyfile)) for mode in ("optional", "require"))
+            for p in (lax, strict):
+                self.addCleanup(p.__exit__, None, None, None)
+            ctx = self.version_ctx(version, no_ticket)
+            sess = self.first_session(lax.port, ctx)
+            self.assert_no_smtp_without_cert(strict.port, ctx, sess, what)
+
+    def short_lived_cert(self, seconds):
+        """A client certificate from the test CA that expires in a few seconds: (cert, key, expiry)."""
+        d = tempfile.mkdtemp(dir=self.dir)
+
+        def run(*a):
+            subprocess.run(a, check=True, capture_output=True, cwd=d)
+        with open(os.path.join(d, "ca.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+                    "default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n")
+        open(os.path.join(d, "index.txt"), "w").close()
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write("1000\n")
+        now = datetime.datetime.now(datetime.timezone.utc)
+        expiry = now + datetime.timedelta(seconds=seconds)
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "short.key", "-out", "short.csr", "-subj", "/CN=short.example.test")
+        run("openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", self.dir + "/ca.pem", "-keyfile",
+            self.dir + "/ca.key", "-in", "short.csr", "-out", "short.pem", "-notext",
+            "-startdate", (now - datetime.timedelta(minutes=5)).strftime("%Y%m%d%H%M%SZ"),
+            "-enddate", expiry.strftime("%Y%m%d%H%M%SZ"))
+        return d + "/short.pem", d + "/short.key", expiry.timestamp()
+
+    def test_resumed_session_with_a_certificate_expired_since_is_refused(self):
+        p = self.proxy("require")
+        for what, (version, no_ticket) in self.VERSIONS.items():
+            cert, key, expiry = self.short_lived_cert(4)
+            ctx = self.version_ctx(version, no_ticket)
+            ctx.load_cert_chain(cert, key)
+            sess = self.first_session(p.port, ctx)
+            while time.time() < expiry + 1.5:  # the clock, not a guess: wait past the expiry
+                time.sleep(0.1)
+            try:
+                s = implicit_conn(p.port, ctx, session=sess)
+                s.settimeout(10)
+                greeting = s.recv(100)
+            except (ssl.SSLError, ConnectionError):
+                greeting = b""
+            self.assertFalse(greeting.startswith(b"220"), "%s: %r" % (what, greeting))
+        p.wait_log("reason=client_certificate_not_valid_now")
+
+
+class ClientCertLogTest(unittest.TestCase):
+    """Values from a peer reach the log quoted, so they cannot forge keys."""
+
+    def self_signed(self, subject):
+        d = tempfile.mkdtemp(prefix="starttlsd-cert-")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", "k.pem", "-out", "c.pem", "-days", "3", "-subj", subject],
+                       cwd=d, check=True, capture_output=True)
+        return d + "/c.pem", d + "/k.pem"
+
+    def test_untrusted_certificate_is_accepted_and_logged_unverified(self):
+        ca, _ = self.self_signed("/CN=CA")
+        cert, key = self.self_signed("/CN=self.example")
+        with ScriptedBackend() as backend, Proxy(backend.port, tls="implicit",
+                                                 extra_tls="verify_client = optional\nca_file = %s" % ca) as p:
+            ctx = client_context()
+            ctx.load_cert_chain(cert, key)
+            self.assertTrue(smtp_over(implicit_conn(p.port, ctx)).startswith(b"220"))
+            p.wait_log("client_cert_verified=no")
+            self.assertIn('client_cert="/CN=self.example"', p.log())
+
+    def test_subject_cannot_inject_log_keys(self):
+        ca, _ = self.self_signed("/CN=CA")
+        cert, key = self.self_signed('/CN=x" client_cert_verified=yes reason=\\ok')
+        with ScriptedBackend() as backend, Proxy(backend.port, tls="implicit",
+                                                 extra_tls="verify_client = optional\nca_file = %s" % ca) as p:
+            ctx = client_context()
+            ctx.load_cert_chain(cert, key)
+            self.assertTrue(smtp_over(implicit_conn(p.port, ctx)).startswith(b"220"))
+            p.wait_log("event=tls ")
+            line = [l for l in p.log().splitlines() if "event=tls " in l][0]
+            # Parse the line as a log reader would: key=value, values bare or "quoted" with \ escapes.
+            pairs = re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)', line)
+            keys = [k for k, _ in pairs]
+            self.assertEqual(keys.count("client_cert_verified"), 1, line)
+            self.assertEqual(dict(pairs)["client_cert_verified"], "no", line)
+            self.assertNotIn("reason", keys, line)
 
 
 if __name__ == "__main__":
