@@ -3,9 +3,10 @@
 #   make test   install dependencies, build, run every test (what CI runs)
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
+BUILD_TSAN ?= build-tsan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan run test test-unit test-asan fuzz bench clean
+.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench clean
 
 all: build
 
@@ -24,18 +25,26 @@ $(BUILD_SAN)/build.ninja:
 build-asan: deps $(BUILD_SAN)/build.ninja
 	ninja -C $(BUILD_SAN)
 
+$(BUILD_TSAN)/build.ninja:
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DSTARTTLSD_WERROR=ON -DSTARTTLSD_TSAN=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+
+build-tsan: deps $(BUILD_TSAN)/build.ninja
+	ninja -C $(BUILD_TSAN)
+
 run: build
 	@tools/dev-run $(BUILD)/starttlsd
 
 FUZZ_SECONDS ?= 60
 
 # Every test: unit + integration on the normal build, then the same suite on
-# the AddressSanitizer/UBSan build, then a short run of every fuzzer
-# (FUZZ_SECONDS each; tools/run-fuzzers 600 for a longer run).
-test: build build-asan
+# the AddressSanitizer/UBSan build, the integration suite on the
+# ThreadSanitizer build (two workers per starttlsd), then a short run of
+# every fuzzer (FUZZ_SECONDS each; tools/run-fuzzers 600 for a longer run).
+test: build build-asan build-tsan
 	cd $(BUILD) && ctest --output-on-failure
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -R integration
 	tools/run-fuzzers $(FUZZ_SECONDS)
 
 fuzz: deps
@@ -47,4 +56,4 @@ bench: build
 	tools/bench/run-bench
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) build-fuzz

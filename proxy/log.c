@@ -2,24 +2,26 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
-static volatile int threshold = LOG_INFO;
+/* Read by every worker, set by the main thread on reload: an atomic, relaxed (it orders nothing). */
+static atomic_int threshold = LOG_INFO;
 
 void
 log_set_level(enum log_level level)
 {
-	threshold = (int)level;
+	atomic_store_explicit(&threshold, (int)level, memory_order_relaxed);
 }
 
 int
 log_enabled(enum log_level level)
 {
-	return (int)level <= threshold;
+	return (int)level <= atomic_load_explicit(&threshold, memory_order_relaxed);
 }
 
 void

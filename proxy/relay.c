@@ -129,13 +129,22 @@ reject_message(struct relay *r, const char *why)
 	r->io->drop_backend(r->ctx);
 }
 
-/* Where the DATA filter's output goes: the backend, unless the message is refused. */
+/*
+ * Where the DATA filter's output goes: the backend, until the message
+ * breaks policy. From the moment the filter knows a line is too long or
+ * dirty, nothing more of the message is queued for the backend (above all
+ * not its end of data), whenever the queue is flushed.
+ */
 static int
 emit_backend(void *arg, const char *p, size_t n)
 {
 	struct relay *r = arg;
 
-	if (r->msg_rejected == NULL && !r->stopped) {
+	if (r->msg_rejected == NULL && r->df.too_long)
+		reject_message(r, "line_too_long");
+	else if (r->msg_rejected == NULL && r->df.dirty && r->lc->bare_newline == BARE_REJECT)
+		reject_message(r, "bare_newline");
+	if (r->msg_rejected == NULL && !r->stopped && n > 0) {
 		r->io->to_backend(r->ctx, p, n);
 		r->msg_size += n;
 	}
@@ -170,10 +179,7 @@ take_data(struct relay *r, struct buf *in)
 		return 0;
 	res = data_filter_scan(&r->df, buf_head(in), buf_pending(in), emit_backend, r, &used);
 	buf_consume(in, used);
-	if (r->msg_rejected == NULL && r->df.too_long)
-		reject_message(r, "line_too_long");
-	else if (r->msg_rejected == NULL && r->df.dirty && r->lc->bare_newline == BARE_REJECT)
-		reject_message(r, "bare_newline");
+	emit_backend(r, NULL, 0);	/* a line flagged after its last byte was emitted */
 	if (res == DATA_END)
 		end_message(r);
 	/* data_timeout is per line, so a client trickling bytes cannot hold us. */

@@ -78,6 +78,8 @@ relay_flush_locals(struct relay *r)
 	}
 }
 
+static void vlocal(struct relay *r, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 vlocal(struct relay *r, const char *fmt, va_list ap)
 {

@@ -61,6 +61,8 @@ ehlo_reply(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 	struct ehlo_opts opts = { .add_starttls = 0, .hide = hidden_caps };
 	struct buf out = { 0 };
 
+	if ((kind & ~PF_POST_TLS) == P_HELO)
+		r->backend_pipelining = 0;	/* RFC 2920 applies after EHLO only */
 	if (code / 100 != 2 && (kind & PF_POST_TLS)) {
 		/* Some MTAs (OpenSMTPD) refuse a second EHLO; the client still needs one. */
 		log_event(LOG_INFO, "ehlo_fallback", "sid=%016llx backend_code=%d", SID(r), code);
@@ -74,8 +76,6 @@ ehlo_reply(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 		return;
 	}
 	if ((kind & ~PF_POST_TLS) == P_HELO || code != 250) {
-		if ((kind & ~PF_POST_TLS) == P_HELO)
-			r->backend_pipelining = 0;	/* RFC 2920 applies after EHLO only */
 		relay_send_client(r, p, n);
 		return;
 	}

@@ -148,7 +148,10 @@ tls_feed_end(struct tls *t, int keep)
 	}
 	t->in = NULL;
 	t->inlen = 0;
-	buf_release(&t->spill);
+	if (keep)
+		buf_release(&t->spill);
+	else
+		buf_free(&t->spill);	/* closing: nothing unread is worth keeping */
 }
 
 size_t

@@ -38,7 +38,8 @@ void tls_free(struct tls *t);
 /*
  * Lend BoringSSL ciphertext read from the network, for the calls that
  * follow; tls_feed_end() then keeps whatever was not consumed (with keep;
- * without, it is dropped: the connection is closing). Returns 0.
+ * without, everything unread, spilled earlier or not, is dropped: the
+ * connection is closing). Returns 0.
  */
 int tls_feed(struct tls *t, const char *p, size_t n);
 void tls_feed_end(struct tls *t, int keep);

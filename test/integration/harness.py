@@ -23,6 +23,11 @@ BIN = os.environ.get("STARTTLSD_BIN") or os.path.join(
 SRC = os.environ.get("STARTTLSD_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
 TOOLS = os.path.join(SRC, "tools")
 
+# The ThreadSanitizer build (STARTTLSD_TSAN=ON): two workers by default, so
+# that threads share the connection limits, configuration generations and log.
+TSAN = os.environ.get("STARTTLSD_TSAN") == "ON"
+DEFAULT_WORKERS = int(os.environ.get("STARTTLSD_TEST_WORKERS") or (2 if TSAN else 1))
+
 _certs = {}
 
 
@@ -115,11 +120,12 @@ class Proxy:
     """A running starttlsd. listeners: list of dicts of [listener NAME] keys."""
 
     def __init__(self, backend_port=None, tls="starttls", extra_listener="", extra_global="",
-                 extra_tls="", config=None, listeners=None, workers=1, env=None):
+                 extra_tls="", config=None, listeners=None, workers=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="starttlsd-test-")
         self.port = free_port()
         self.backend_port = backend_port
         cert, key = make_cert()
+        workers = workers or DEFAULT_WORKERS
         if config is None:
             config = ("[global]\nworkers = %d\nlog_level = debug\nshutdown_timeout = 2s\nallow_root = yes\n%s\n"
                       "[tls]\ncertificate = %s\nkey = %s\n%s\n" % (workers, extra_global, cert, key, extra_tls))
@@ -187,7 +193,7 @@ class Proxy:
         if exc[0] is None:
             assert rc == 0, "starttlsd exited %d:\n%s" % (rc, self.log())
             assert "event=leak" not in self.log(), self.log()
-            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer"):
+            for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
                 assert bad not in self.log(), self.log()
 
 
@@ -481,3 +487,17 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+
+def wait_for(cond, timeout=10.0, what="the condition"):
+    """Poll cond() until it returns something true, and return that; fail
+    after timeout. what names the awaited event in the failure (a callable
+    is called then, e.g. to show a log)."""
+    deadline = time.time() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out waiting for %s" % (what() if callable(what) else what))
+        time.sleep(0.02)

@@ -1,13 +1,13 @@
 """The client's identity: backend_identity (xclient, proxy_v1, proxy_v2),
 add_received, inbound PROXY headers (accept_proxy + proxy_trusted), checked
 on exact bytes with a scripted backend and against a real Postfix."""
+import re
 import smtplib
 import socket
 import struct
-import time
 import unittest
 
-from harness import Client, Proxy, ScriptedBackend, client_context, shim_env
+from harness import Client, Proxy, ScriptedBackend, client_context, shim_env, wait_for
 from test_postfix import Postfix, have_postfix
 
 
@@ -232,7 +232,10 @@ class PostfixIdentityTest(unittest.TestCase):
             local_code, _ = s.rcpt("user@example.test")
             s.data(b"Subject: identity\r\n\r\nhello\r\n")
         delivered = pf.messages(1)[0]
-        time.sleep(0.5)
+        # smtpd logs through postlogd, in order: once the session's summary line
+        # (after QUIT) is in the file, the lines the tests look for are too.
+        wait_for(lambda: re.search(r"disconnect from .* mail=1 ", pf.maillog()), timeout=30,
+                 what=lambda: "the session's end in the maillog:\n" + pf.maillog())
         return relay_code, local_code, delivered, pf.maillog()
 
     def test_without_identity_postfix_is_an_open_relay(self):

@@ -23,7 +23,7 @@ def scan(port, starttls):
 
 
 @unittest.skipUnless(TESTSSL, "testssl is not installed (tools/install-deps installs it)")
-@unittest.skipIf(os.environ.get("STARTTLSD_SANITIZED") == "ON",
+@unittest.skipIf(os.environ.get("STARTTLSD_SANITIZED") == "ON" or os.environ.get("STARTTLSD_TSAN") == "ON",
                  "runs on the normal build only: the scanner's verdict does not depend on sanitizers")
 class TestsslTest(unittest.TestCase):
     @classmethod
