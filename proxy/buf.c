@@ -27,15 +27,15 @@ buf_reserve(struct buf *b, size_t n)
 	ncap = b->cap ? b->cap : 1024;
 	while (ncap < need)
 		ncap *= 2;
-	if ((p = malloc(ncap)) == NULL)
+	if (b->off > 0) {	/* the pending bytes to the front, then grow in place if the allocator can */
+		memmove(b->data, b->data + b->off, pending);
+		b->off = 0;
+		b->len = pending;
+	}
+	if ((p = realloc(b->data, ncap)) == NULL)
 		return NULL;
-	if (pending)
-		memcpy(p, b->data + b->off, pending);
-	free(b->data);
 	b->data = p;
 	b->cap = ncap;
-	b->off = 0;
-	b->len = pending;
 	return b->data + b->len;
 }
 

@@ -98,7 +98,8 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 static void
 update_reading(struct conn *c)
 {
-	int want = c->connected && !c->closing && !c->eof && !c->held && buf_pending(&c->in) < c->in_high &&
+	int want = (c->connected || c->connecting) && !c->closing && !c->eof && !c->held &&
+	    buf_pending(&c->in) < c->in_high &&
 	    (c->tls.ssl == NULL || tls_unread(&c->tls) < c->in_high);
 
 	if (want == (int)c->reading)
@@ -279,13 +280,6 @@ close_now(struct conn *c, int reset)
 }
 
 static void
-on_shutdown(uv_shutdown_t *req, int status)
-{
-	(void)status;
-	close_now(req->data, 0);
-}
-
-static void
 on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -379,12 +373,9 @@ flush(struct conn *c)
 		write_out(c);
 	if (c->closed)
 		return;
-	if (c->finishing && !c->writing && buf_pending(&c->out) == 0) {
-		c->finishing = 0;
-		c->sreq.data = c;
-		if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-			close_now(c, 0);
-	}
+	/* All is written: close(2) sends the FIN after it (a shutdown(2) first would add nothing). */
+	if (c->finishing && !c->writing && buf_pending(&c->out) == 0)
+		close_now(c, 0);
 	check_drained(c);
 }
 
@@ -411,8 +402,7 @@ conn_accept(struct conn *c, uv_stream_t *server)
 
 	if (r != 0)
 		return r;
-	c->connected = 1;
-	uv_tcp_nodelay(&c->tcp, 1);
+	c->connected = 1;	/* TCP_NODELAY comes from the listening socket */
 	return 0;
 }
 
@@ -421,6 +411,7 @@ on_connect(uv_connect_t *req, int status)
 {
 	struct conn *c = req->data;
 
+	c->connecting = 0;
 	if (status == UV_ECANCELED || c->closing)
 		return;
 	if (status == 0) {
@@ -439,7 +430,12 @@ conn_connect(struct conn *c, const struct sockaddr *addr, const struct sockaddr 
 
 	if (src != NULL && (r = uv_tcp_bind(&c->tcp, src, 0)) != 0)
 		return r;
-	return uv_tcp_connect(&c->creq, &c->tcp, addr, on_connect);
+	if ((r = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connect)) != 0)
+		return r;
+	/* Reading starts with the connect: one epoll registration for both. */
+	c->connecting = 1;
+	update_reading(c);
+	return 0;
 }
 
 void
@@ -491,15 +487,56 @@ conn_kick(struct conn *c)
 		deliver(c);
 }
 
+/*
+ * A large plaintext write with nothing queued before it goes to the socket
+ * at once, from the caller's memory: message content streaming to the
+ * backend is not copied when the socket takes it all. Returns the bytes
+ * written (what is left must be queued), or -1 if the connection failed.
+ */
+static ssize_t
+write_through(struct conn *c, const void *p, size_t n)
+{
+	uv_buf_t b;
+	int r;
+
+	if (n < CONN_DIRECT_MIN || c->tls.ssl != NULL || !c->connected || c->writing || buf_pending(&c->out) > 0)
+		return 0;
+	b = uv_buf_init((char *)p, n > 0x7fffffff ? 0x7fffffff : (unsigned)n);
+	r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	if (r == UV_EAGAIN || r == UV_ENOSYS)
+		return 0;
+	if (r < 0) {
+		fail(c, "write");
+		return -1;
+	}
+	c->bytes_out += (uint64_t)r;
+	return r;
+}
+
 int
 conn_write(struct conn *c, const void *p, size_t n)
 {
+	ssize_t done;
+
 	if (c->closing)
 		return -1;
+	if ((done = write_through(c, p, n)) < 0)
+		return 0;	/* the owner hears of the failure through ev->error */
+	p = (const char *)p + done;
+	n -= (size_t)done;
+	if (n == 0)
+		return 0;
 	if (buf_append(c->tls.ssl != NULL ? &c->stage : &c->out, p, n) != 0)
 		return -1;
-	if (conn_queued(c) >= CONN_OUT_HIGH)
-		c->full = 1;
+	if (conn_queued(c) >= CONN_OUT_HIGH) {
+		/* A large write goes out now: full means the socket would not take it. */
+		unschedule(c);
+		flush(c);
+		if (c->closed || c->failed)
+			return 0;
+		if (conn_queued(c) >= CONN_OUT_HIGH)
+			c->full = 1;
+	}
 	schedule(c);
 	return 0;
 }
@@ -520,6 +557,8 @@ void
 conn_bulk(struct conn *c, int bulk)
 {
 	c->read_max = bulk ? CONN_READ_BUF : CONN_READ_DEFAULT;
+	/* A whole large read is decrypted and handed over at once. */
+	c->in_high = bulk ? CONN_READ_BUF + 16384 : CONN_IN_HIGH;
 }
 
 void

@@ -34,6 +34,8 @@
 #define CONN_IN_HIGH (64 * 1024)
 /* Every read of a loop lands in one buffer of this size first (the largest read). */
 #define CONN_READ_BUF (256 * 1024)
+/* A plaintext write at least this large, with nothing queued, is tried on the socket at once, uncopied. */
+#define CONN_DIRECT_MIN (16 * 1024)
 /* The usual read: an owner that may stall cannot be left holding more than this. */
 #define CONN_READ_DEFAULT (64 * 1024)
 
@@ -66,7 +68,7 @@ struct conn_events {
 
 /* How conn_close() ends a connection. */
 enum conn_close {
-	CONN_GRACEFUL,	/* write what is queued (and a TLS close_notify), FIN, then close */
+	CONN_GRACEFUL,	/* write what is queued (and a TLS close_notify), then close (FIN) */
 	CONN_NOW,	/* close; what is queued is lost */
 	CONN_RESET,	/* close with a TCP reset (RST): the peer must not take it for an orderly end */
 };
@@ -83,13 +85,13 @@ struct conn {
 	struct buf inflight;		/* bytes of the uv_write in flight */
 	uv_write_t wreq;		/* the write in flight */
 	uv_connect_t creq;		/* conn_connect() in progress */
-	uv_shutdown_t sreq;		/* the FIN of a graceful close */
 	struct conn *next_dirty;	/* link in cl->dirty */
 	size_t in_high;			/* stop reading at this much unconsumed input (CONN_IN_HIGH) */
 	size_t read_max;		/* the largest read (conn_bulk) */
 	uint64_t bytes_in;		/* bytes read from the socket */
 	uint64_t bytes_out;		/* bytes handed to the socket */
 	unsigned connected : 1;		/* the socket is connected */
+	unsigned connecting : 1;	/* conn_connect() in progress */
 	unsigned reading : 1;		/* uv_read_start() is active */
 	unsigned held : 1;		/* the owner asked not to read (conn_hold) */
 	unsigned writing : 1;		/* wreq is in flight */
@@ -152,8 +154,9 @@ int conn_full(const struct conn *c);
 
 /*
  * Bulk (1): the owner takes whatever arrives (a message streaming through),
- * so reads may be as large as CONN_READ_BUF; else (0) at most
- * CONN_READ_DEFAULT, so an owner that stalls holds little unread input.
+ * so reads may be as large as CONN_READ_BUF and a whole read is handed over
+ * at once; else (0) reads are at most CONN_READ_DEFAULT and CONN_IN_HIGH is
+ * held unconsumed, so an owner that stalls holds little unread input.
  */
 void conn_bulk(struct conn *c, int bulk);
 

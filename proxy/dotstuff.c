@@ -1,9 +1,14 @@
 /* dotstuff.c - DATA end-of-message scanner and normaliser; see dotstuff.h. */
 #include "dotstuff.h"
 
+#include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX2_DISPATCH 1
 #endif
 
 enum {
@@ -37,6 +42,138 @@ skip_ordinary(const char *in, size_t j, size_t len)
 	while (j < len && !special[(unsigned char)in[j]])
 		j++;
 	return j;
+}
+
+/* Bits (bit k: byte p[k]) of 64 bytes at p for CR, LF and '.'; nul: any NUL among them. */
+struct masks {
+	uint64_t cr, lf, dot;
+	int nul;
+};
+
+/*
+ * Take the 64-byte block at j described by m if it is clean: every CR and
+ * LF is a CRLF pair (so no LF first: its CR would be in the block before;
+ * no CR last), no NUL, no line starting with '.' (nor the byte after the
+ * block). Counts its lines and checks their lengths (start and carried as
+ * in data_filter_scan()). Returns 1 if taken, 0 if not.
+ */
+static inline __attribute__((always_inline)) int
+take_block(struct data_filter *f, const char *in, size_t j, const struct masks *m, size_t *start, size_t *carried)
+{
+	uint64_t lf = m->lf, bits;
+	size_t end;
+
+	if (m->nul || m->cr != lf >> 1 || (lf & 1) != 0 || (m->dot & lf << 1) != 0 || ((lf >> 63) != 0 && in[j + 64] == '.'))
+		return 0;
+	if (lf == 0)
+		return 1;
+	/* Lines inside one block are short: with a limit of 66 or more only the first can be too long. */
+	for (bits = f->max_line > 0 && f->max_line < 66 ? lf : lf & -lf; bits != 0; bits &= bits - 1) {
+		end = j + (size_t)__builtin_ctzll(bits) + 1;	/* just past this LF */
+		if (f->max_line && *carried + (end - *start) > f->max_line)
+			f->too_long = 1;
+		*start = end;
+		*carried = 0;
+	}
+	*start = j + 64 - (size_t)__builtin_clzll(lf);	/* just past the last LF */
+	*carried = 0;
+	f->prev_crlf = 1;
+	f->lines += (unsigned)__builtin_popcountll(lf);
+	return 1;
+}
+
+#ifdef HAVE_AVX2_DISPATCH
+__attribute__((target("avx2"))) static size_t
+clean_blocks_avx2(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
+{
+	const __m256i vcr = _mm256_set1_epi8('\r'), vlf = _mm256_set1_epi8('\n'), vdot = _mm256_set1_epi8('.'),
+	    vnul = _mm256_setzero_si256();
+	struct masks m;
+
+	for (; j + 65 <= len; j += 64) {	/* the byte after the block is looked at too */
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(in + j));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(in + j + 32));
+#define MASK64(v) ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, v)) | \
+	(uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, v)) << 32)
+		m.cr = MASK64(vcr);
+		m.lf = MASK64(vlf);
+		m.dot = MASK64(vdot);
+#undef MASK64
+		m.nul = _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(a, vnul), _mm256_cmpeq_epi8(b, vnul))) != 0;
+		if (!take_block(f, in, j, &m, start, carried))
+			break;
+	}
+	return j;
+}
+#endif
+
+#ifdef __SSE2__
+static size_t
+clean_blocks_sse2(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
+{
+	const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n'), vdot = _mm_set1_epi8('.'),
+	    vnul = _mm_setzero_si128();
+	struct masks m;
+	__m128i v, nul;
+	int k;
+
+	for (; j + 65 <= len; j += 64) {
+		m.cr = m.lf = m.dot = 0;
+		nul = _mm_setzero_si128();
+		for (k = 0; k < 64; k += 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)(in + j + k));
+			m.cr |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vcr)) << k;
+			m.lf |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vlf)) << k;
+			m.dot |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vdot)) << k;
+			nul = _mm_or_si128(nul, _mm_cmpeq_epi8(v, vnul));
+		}
+		m.nul = _mm_movemask_epi8(nul) != 0;
+		if (!take_block(f, in, j, &m, start, carried))
+			break;
+	}
+	return j;
+}
+#endif
+
+typedef size_t clean_blocks_fn(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start,
+    size_t *carried);
+
+static size_t
+no_blocks(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
+{
+	(void)f, (void)in, (void)len, (void)start, (void)carried;
+	return j;
+}
+
+static clean_blocks_fn *blocks_fn;	/* chosen once; data_filter_vectors() for tests */
+
+void
+data_filter_vectors(int mode)
+{
+	blocks_fn = no_blocks;
+#ifdef __SSE2__
+	if (mode != 2)
+		blocks_fn = clean_blocks_sse2;
+#endif
+#ifdef HAVE_AVX2_DISPATCH
+	__builtin_cpu_init();
+	if (mode == 0 && __builtin_cpu_supports("avx2"))
+		blocks_fn = clean_blocks_avx2;
+#endif
+}
+
+/*
+ * Inside a line at j: take the whole 64-byte blocks of clean text that
+ * follow (message text is mostly such blocks), with the widest vectors the
+ * CPU has. Returns where the first block that is not clean begins; the
+ * byte-wise path goes on from there.
+ */
+static size_t
+clean_blocks(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
+{
+	if (blocks_fn == NULL)
+		data_filter_vectors(0);
+	return blocks_fn(f, in, j, len, start, carried);
 }
 
 void
@@ -88,6 +225,7 @@ data_filter_scan(struct data_filter *f, const char *in, size_t len, data_emit_fn
 			size_t j = i, start = i, carried = f->linelen;
 
 			for (;;) {
+				j = clean_blocks(f, in, j, len, &start, &carried);
 				j = skip_ordinary(in, j, len);
 				if (j + 2 < len && in[j] == '\r' && in[j + 1] == '\n' && in[j + 2] != '.' &&
 				    !special[(unsigned char)in[j + 2]]) {

@@ -37,6 +37,13 @@ struct data_filter {
 
 enum data_result { DATA_MORE = 0, DATA_END = 1, DATA_NOMEM = -1 };
 
+/*
+ * Which vectors the filter uses (all give the same results): 0 the widest
+ * the CPU has (the default: AVX2 where available, else SSE2), 1 SSE2, 2
+ * none. For tests and fuzzers that check the variants against each other.
+ */
+void data_filter_vectors(int mode);
+
 /* Start a new message. */
 void data_filter_init(struct data_filter *f, size_t max_line);
 

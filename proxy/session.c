@@ -500,7 +500,9 @@ identify(struct session *s)
 		return -1;
 	}
 	fmt_addr(&s->peer_addr, s->peer, sizeof(s->peer));
-	if (conn_sockname(&s->client, &local) == 0)
+	/* Our own address only matters to a PROXY header for the backend. */
+	if ((s->lc->backend_identity == IDENTITY_PROXY_V1 || s->lc->backend_identity == IDENTITY_PROXY_V2) &&
+	    conn_sockname(&s->client, &local) == 0)
 		netaddr_from_sockaddr(&s->who.server, (const struct sockaddr *)&local);
 	return 0;
 }

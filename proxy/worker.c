@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ worker_bind(const struct listener_conf *lc, int first, char *err, size_t errlen)
 			goto err;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto err;
+	/* Accepted sockets inherit it (Linux): no setsockopt per connection. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 		goto err;
 	if (lc->listen.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
 		goto err;

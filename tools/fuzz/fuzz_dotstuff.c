@@ -4,7 +4,8 @@
  * Input: the first byte chooses where the rest is split in two chunks and
  * the line limit; the rest is the message stream from the client. Checked:
  *   - the output holds no bare CR, bare LF or NUL;
- *   - one-shot, split and byte-by-byte feeding agree (output, used, flags);
+ *   - one-shot, split and byte-by-byte feeding agree (output, used, flags),
+ *     and so do the filter's vector variants (AVX2, SSE2, none);
  *   - with DATA_END the output ends with "\r\n.\r\n" (or is ".\r\n") and
  *     holds no earlier "\r\n.\r\n"; without it, none at all;
  *   - the end is the client's first CRLF "." CRLF (or a leading "." CRLF),
@@ -148,6 +149,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	split = data[0] % (len + 1);
 	max_line = data[0] & 0x80 ? 0 : 3 + (data[0] & 0x3f);
 
+	/* The widest vectors, SSE2 and plain C must agree: one-shot with each. */
+	for (k = 2; k > 0; k--) {
+		data_filter_vectors((int)k);
+		feed(in, len, max_line, len, len, &once);
+		data_filter_vectors((int)k - 1);
+		feed(in, len, max_line, len, len, &two);
+		FUZZ_CHECK(same(&once, &two));
+		buf_free(&once.out);
+		buf_free(&two.out);
+	}
 	feed(in, len, max_line, len, len, &once);
 	feed(in, len, max_line, split, len, &two);
 	feed(in, len, max_line, 0, 1, &bytes);
