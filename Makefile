@@ -6,7 +6,7 @@ BUILD_SAN  ?= build-asan
 BUILD_TSAN ?= build-tsan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench clean
+.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench mutants clean
 
 all: build
 
@@ -49,6 +49,10 @@ test: build build-asan build-tsan
 
 fuzz: deps
 	tools/run-fuzzers $(FUZZ_SECONDS)
+
+# Every security property has a test that fails without it (tools/mutants).
+mutants: deps
+	tools/mutants
 
 # starttlsd side by side with nginx mail, stunnel and an haproxy TLS floor;
 # writes tools/bench/results/results.md and chart.png.

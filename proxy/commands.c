@@ -16,10 +16,8 @@ static void
 cmd_ehlo(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len)
 {
 	unsigned flags = r->need_ehlo ? PF_POST_TLS : 0;
-	size_t n = c->argslen < sizeof(r->helo) - 1 ? c->argslen : sizeof(r->helo) - 1;
 
-	memcpy(r->helo, c->args, n);
-	r->helo[n] = '\0';
+	relay_keep(&r->helo, c->args, c->argslen);
 	r->esmtp = c->verb == SMTP_EHLO;
 	r->need_ehlo = 0;
 	relay_reset_transaction(r);
@@ -37,10 +35,9 @@ cmd_mail(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len
 		a += 5;
 		alen -= 5;
 	}
-	while (n < alen && a[n] != ' ' && n < sizeof(r->mail_from) - 1)
+	while (n < alen && a[n] != ' ')
 		n++;
-	memcpy(r->mail_from, a, n);
-	r->mail_from[n] = '\0';
+	relay_keep(&r->mail_from, a, n);
 	r->rcpts = 0;
 	relay_forward(r, line, len, P_MAIL);
 }

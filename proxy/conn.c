@@ -1,6 +1,7 @@
 /* conn.c - one TCP connection with optional TLS and a deferred flush; see conn.h. */
 #include "conn.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void flush(struct conn *c);
@@ -284,6 +285,7 @@ on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
 
+	free(req);
 	c->writing = 0;
 	buf_clear(&c->inflight);
 	if (buf_pending(&c->out) == 0 || c->inflight.cap > CONN_OUT_LOW)
@@ -305,6 +307,7 @@ on_write(uv_write_t *req, int status)
 static void
 write_out(struct conn *c)
 {
+	uv_write_t *req;
 	struct buf tmp;
 	uv_buf_t b = uv_buf_init(buf_head(&c->out), (unsigned)buf_pending(&c->out));
 	int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -328,9 +331,12 @@ write_out(struct conn *c)
 	c->inflight = c->out;
 	c->out = tmp;
 	b = uv_buf_init(buf_head(&c->inflight), (unsigned)buf_pending(&c->inflight));
-	c->wreq.data = c;
-	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-		buf_clear(&c->inflight);	/* no callback will run */
+	/* Allocated only while a write waits for the socket: an idle connection stays small. */
+	if ((req = malloc(sizeof(*req))) != NULL)
+		req->data = c;
+	if (req == NULL || uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+		free(req);	/* no callback will run */
+		buf_clear(&c->inflight);
 		if (c->finishing)
 			close_now(c, 0);
 		else
@@ -391,7 +397,6 @@ conn_init(struct conn *c, struct conn_loop *cl, const struct conn_events *ev, vo
 	c->in_high = CONN_IN_HIGH;
 	c->read_max = CONN_READ_DEFAULT;
 	c->tcp.data = c;
-	c->creq.data = c;
 	return uv_tcp_init(cl->loop, &c->tcp);
 }
 
@@ -411,6 +416,7 @@ on_connect(uv_connect_t *req, int status)
 {
 	struct conn *c = req->data;
 
+	free(req);
 	c->connecting = 0;
 	if (status == UV_ECANCELED || c->closing)
 		return;
@@ -426,12 +432,18 @@ on_connect(uv_connect_t *req, int status)
 int
 conn_connect(struct conn *c, const struct sockaddr *addr, const struct sockaddr *src)
 {
+	uv_connect_t *req;
 	int r;
 
 	if (src != NULL && (r = uv_tcp_bind(&c->tcp, src, 0)) != 0)
 		return r;
-	if ((r = uv_tcp_connect(&c->creq, &c->tcp, addr, on_connect)) != 0)
+	if ((req = malloc(sizeof(*req))) == NULL)
+		return UV_ENOMEM;
+	req->data = c;
+	if ((r = uv_tcp_connect(req, &c->tcp, addr, on_connect)) != 0) {
+		free(req);
 		return r;
+	}
 	/* Reading starts with the connect: one epoll registration for both. */
 	c->connecting = 1;
 	update_reading(c);

@@ -83,8 +83,6 @@ struct conn {
 	struct buf stage;		/* TLS: plaintext to encrypt at the next flush */
 	struct buf out;			/* bytes for the socket, not yet handed to it */
 	struct buf inflight;		/* bytes of the uv_write in flight */
-	uv_write_t wreq;		/* the write in flight */
-	uv_connect_t creq;		/* conn_connect() in progress */
 	struct conn *next_dirty;	/* link in cl->dirty */
 	size_t in_high;			/* stop reading at this much unconsumed input (CONN_IN_HIGH) */
 	size_t read_max;		/* the largest read (conn_bulk) */
@@ -94,7 +92,7 @@ struct conn {
 	unsigned connecting : 1;	/* conn_connect() in progress */
 	unsigned reading : 1;		/* uv_read_start() is active */
 	unsigned held : 1;		/* the owner asked not to read (conn_hold) */
-	unsigned writing : 1;		/* wreq is in flight */
+	unsigned writing : 1;		/* a uv_write is in flight */
 	unsigned dirty : 1;		/* in cl->dirty */
 	unsigned full : 1;		/* output went over CONN_OUT_HIGH and not yet below CONN_OUT_LOW */
 	unsigned eof : 1;		/* the peer's EOF was seen */

@@ -44,41 +44,45 @@ skip_ordinary(const char *in, size_t j, size_t len)
 	return j;
 }
 
-/* Bits (bit k: byte p[k]) of 64 bytes at p for CR, LF and '.'; nul: any NUL among them. */
+/* Bits (bit k: byte p[k]) of 64 bytes at p for CR and LF; nul: any NUL among them. */
 struct masks {
-	uint64_t cr, lf, dot;
+	uint64_t cr, lf;
 	int nul;
 };
 
 /*
  * Take the 64-byte block at j described by m if it is clean: every CR and
  * LF is a CRLF pair (so no LF first: its CR would be in the block before;
- * no CR last), no NUL, no line starting with '.' (nor the byte after the
- * block). Counts its lines and checks their lengths (start and carried as
- * in data_filter_scan()). Returns 1 if taken, 0 if not.
+ * no CR last), no NUL, no line starting with '.' (the byte after each LF is
+ * looked at, the one after the block included). Counts its lines and checks
+ * their lengths (start and carried as in data_filter_scan()). Returns 1 if
+ * taken, 0 if not.
  */
 static inline __attribute__((always_inline)) int
 take_block(struct data_filter *f, const char *in, size_t j, const struct masks *m, size_t *start, size_t *carried)
 {
 	uint64_t lf = m->lf, bits;
 	size_t end;
+	int first = 1;
 
-	if (m->nul || m->cr != lf >> 1 || (lf & 1) != 0 || (m->dot & lf << 1) != 0 || ((lf >> 63) != 0 && in[j + 64] == '.'))
+	if (m->nul || m->cr != lf >> 1 || (lf & 1) != 0)
 		return 0;
-	if (lf == 0)
-		return 1;
-	/* Lines inside one block are short: with a limit of 66 or more only the first can be too long. */
-	for (bits = f->max_line > 0 && f->max_line < 66 ? lf : lf & -lf; bits != 0; bits &= bits - 1) {
+	for (bits = lf; bits != 0; bits &= bits - 1)	/* nothing is counted before the block is known clean */
+		if (in[j + (size_t)__builtin_ctzll(bits) + 1] == '.')
+			return 0;
+	for (bits = lf; bits != 0; bits &= bits - 1) {
 		end = j + (size_t)__builtin_ctzll(bits) + 1;	/* just past this LF */
-		if (f->max_line && *carried + (end - *start) > f->max_line)
+		/* Lines inside one block are short: with a limit of 66 or more only the first can be too long. */
+		if (f->max_line && (first || f->max_line < 66) && *carried + (end - *start) > f->max_line)
 			f->too_long = 1;
 		*start = end;
 		*carried = 0;
+		first = 0;
 	}
-	*start = j + 64 - (size_t)__builtin_clzll(lf);	/* just past the last LF */
-	*carried = 0;
-	f->prev_crlf = 1;
-	f->lines += (unsigned)__builtin_popcountll(lf);
+	if (lf != 0) {
+		f->prev_crlf = 1;
+		f->lines += (unsigned)__builtin_popcountll(lf);
+	}
 	return 1;
 }
 
@@ -86,20 +90,19 @@ take_block(struct data_filter *f, const char *in, size_t j, const struct masks *
 __attribute__((target("avx2"))) static size_t
 clean_blocks_avx2(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
 {
-	const __m256i vcr = _mm256_set1_epi8('\r'), vlf = _mm256_set1_epi8('\n'), vdot = _mm256_set1_epi8('.'),
-	    vnul = _mm256_setzero_si256();
+	const __m256i vcr = _mm256_set1_epi8('\r'), vlf = _mm256_set1_epi8('\n'), vnul = _mm256_setzero_si256();
 	struct masks m;
 
 	for (; j + 65 <= len; j += 64) {	/* the byte after the block is looked at too */
 		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(in + j));
 		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(in + j + 32));
-#define MASK64(v) ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, v)) | \
-	(uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, v)) << 32)
-		m.cr = MASK64(vcr);
-		m.lf = MASK64(vlf);
-		m.dot = MASK64(vdot);
-#undef MASK64
-		m.nul = _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(a, vnul), _mm256_cmpeq_epi8(b, vnul))) != 0;
+		__m256i z = _mm256_or_si256(_mm256_cmpeq_epi8(a, vnul), _mm256_cmpeq_epi8(b, vnul));
+
+		m.cr = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, vcr)) |
+		    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, vcr)) << 32;
+		m.lf = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, vlf)) |
+		    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, vlf)) << 32;
+		m.nul = !_mm256_testz_si256(z, z);
 		if (!take_block(f, in, j, &m, start, carried))
 			break;
 	}
@@ -111,20 +114,18 @@ clean_blocks_avx2(struct data_filter *f, const char *in, size_t j, size_t len, s
 static size_t
 clean_blocks_sse2(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
 {
-	const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n'), vdot = _mm_set1_epi8('.'),
-	    vnul = _mm_setzero_si128();
+	const __m128i vcr = _mm_set1_epi8('\r'), vlf = _mm_set1_epi8('\n'), vnul = _mm_setzero_si128();
 	struct masks m;
 	__m128i v, nul;
 	int k;
 
 	for (; j + 65 <= len; j += 64) {
-		m.cr = m.lf = m.dot = 0;
+		m.cr = m.lf = 0;
 		nul = _mm_setzero_si128();
 		for (k = 0; k < 64; k += 16) {
 			v = _mm_loadu_si128((const __m128i *)(const void *)(in + j + k));
 			m.cr |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vcr)) << k;
 			m.lf |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vlf)) << k;
-			m.dot |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vdot)) << k;
 			nul = _mm_or_si128(nul, _mm_cmpeq_epi8(v, vnul));
 		}
 		m.nul = _mm_movemask_epi8(nul) != 0;

@@ -394,5 +394,7 @@ relay_free(struct relay *r)
 {
 	pending_free(&r->q);
 	free(r->caps);
-	r->caps = NULL;
+	free(r->helo);
+	free(r->mail_from);
+	r->caps = r->helo = r->mail_from = NULL;
 }

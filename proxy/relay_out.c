@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -151,8 +152,16 @@ relay_abort(struct relay *r, const char *reason, const char *status, const char 
 }
 
 void
+relay_keep(char **dst, const char *p, size_t n)
+{
+	free(*dst);
+	*dst = strndup(p, n < 255 ? n : 255);
+}
+
+void
 relay_reset_transaction(struct relay *r)
 {
-	r->mail_from[0] = '\0';
+	free(r->mail_from);
+	r->mail_from = NULL;
 	r->rcpts = 0;
 }

@@ -84,10 +84,10 @@ struct relay {
 	size_t capslen;
 
 	/* The client's identity and transaction. */
-	char helo[256];			/* last EHLO/HELO argument, for Received: */
+	char *helo;			/* last EHLO/HELO argument (at most 255 bytes), for Received:; or NULL */
 	int esmtp;			/* it was EHLO */
 	int authenticated;		/* AUTH succeeded (235) */
-	char mail_from[256];		/* envelope sender, for the log */
+	char *mail_from;		/* envelope sender (at most 255 bytes), for the log; or NULL */
 	unsigned rcpts;			/* accepted recipients */
 
 	/* The message in DATA. */

@@ -34,7 +34,8 @@ log_message(struct relay *r, const char *p, size_t n)
 	while (l < n && p[l] != '\r' && p[l] != '\n')
 		l++;
 	log_event(LOG_INFO, "message", "sid=%016llx from=%s rcpts=%u size=%llu reply=%s", SID(r),
-	    log_quote(from, sizeof(from), r->mail_from, strlen(r->mail_from)), r->rcpts,
+	    log_quote(from, sizeof(from), r->mail_from ? r->mail_from : "", r->mail_from ? strlen(r->mail_from) : 0),
+	    r->rcpts,
 	    (unsigned long long)r->msg_size, log_quote(reply, sizeof(reply), p, l));
 }
 
@@ -142,7 +143,7 @@ start_message(struct relay *r)
 		return;
 	memset(&ri, 0, sizeof(ri));
 	snprintf(id, sizeof(id), "%016llx", SID(r));
-	ri.helo = r->helo[0] ? r->helo : NULL;
+	ri.helo = r->helo;
 	ri.by_host = r->lc->hostname;
 	ri.tls_version = r->tls_version;
 	ri.tls_cipher = r->tls_cipher;

@@ -558,15 +558,16 @@ test_vector_variants(void)
 	size_t at, o, len, limit, i;
 	int mode;
 
-	for (o = 0; o < sizeof(oddities) / sizeof(oddities[0]); o++) {
+	for (o = 0; o < sizeof(oddities) / sizeof(oddities[0]) * 2; o++) {
+		size_t lines = o % 2 ? 70 : 22;	/* one, or several, line ends per 64-byte block */
 		for (at = 40; at < 200; at++) {
 			for (len = 0; len < 400; len++)
 				in[len] = (char)('a' + len % 26);
-			for (i = 70; i < len; i += 71) {	/* clean CRLF lines around it */
+			for (i = lines; i < len; i += lines + 1) {	/* clean CRLF lines around it */
 				in[i - 2] = '\r';
 				in[i - 1] = '\n';
 			}
-			memcpy(in + at, oddities[o], strlen(oddities[o]) + (o == 4));
+			memcpy(in + at, oddities[o / 2], strlen(oddities[o / 2]) + (o / 2 == 4));
 			memcpy(in + len, "\r\n.\r\n", 5);
 			len += 5;
 			for (limit = 0; limit < 3; limit++) {
