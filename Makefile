@@ -36,12 +36,14 @@ run: build
 
 FUZZ_SECONDS ?= 60
 
-# Every test: unit + integration on the normal build, then the same suite on
-# the AddressSanitizer/UBSan build, the integration suite on the
+# Every test: unit + integration on the normal build, the mutants (each
+# security property's code removed in turn: its tests must fail), the same
+# suite on the AddressSanitizer/UBSan build, the integration suite on the
 # ThreadSanitizer build (two workers per starttlsd), then a short run of
 # every fuzzer (FUZZ_SECONDS each; tools/run-fuzzers 600 for a longer run).
 test: build build-asan build-tsan
 	cd $(BUILD) && ctest --output-on-failure
+	tools/mutants
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -R integration

@@ -202,12 +202,16 @@ skip_bytes(struct relay *r, struct buf *in)
 	return 1;
 }
 
-/* Is a command line welcome now? Not before the greeting, past the pipelining depth,
- * while the backend must answer first, or while the client does not read our replies. */
+/*
+ * Is a command line welcome now? Not past the pipelining depth, not while
+ * the backend must answer first, not while the client does not read our
+ * replies. Early talkers wait too: until its EHLO reply the backend is not
+ * known to pipeline, and its greeting (or XCLIENT's) is a reply owed.
+ */
 static int
 commands_flow(struct relay *r)
 {
-	return r->greeted && r->q.len < PENDING_MAX - 2 && !backend_busy(r) && !r->io->client_full(r->ctx);
+	return r->q.len < PENDING_MAX - 2 && !backend_busy(r) && !r->io->client_full(r->ctx);
 }
 
 /* The client has sent all it will and everything it can still get is out: end. */

@@ -65,7 +65,6 @@ struct relay {
 	enum relay_state after_skip;	/* R_SKIP_LINE: the state once the line is gone */
 	uint64_t skip_bytes;		/* R_SKIP_BYTES: chunk bytes left to discard */
 	int client_eof;			/* it has sent all it will */
-	int greeted;			/* it has its greeting: commands may flow */
 	unsigned errors;		/* its commands refused by starttlsd */
 	int stopped;			/* the session is ending: do nothing more */
 	const char *end_reason;		/* reason= once a 421 of ours closes the session */

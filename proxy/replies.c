@@ -124,7 +124,6 @@ greeting(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 		}
 	}
 	relay_send_client(r, p, n);
-	r->greeted = 1;
 }
 
 /* DATA's 354: the message starts (with our Received: header, if configured). */

@@ -54,7 +54,6 @@ struct backend {
 	enum cmd owed[MAX_OUTSTANDING];	/* commands received, not yet answered */
 	size_t nowed;
 	int pipelining;			/* our last EHLO reply announced PIPELINING */
-	int greeted;			/* the greeting was sent */
 	unsigned tag;			/* next reply tag */
 	unsigned eod;			/* ends of data seen */
 	int raw;			/* raw bytes were sent: reply checks are off */
