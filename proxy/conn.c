@@ -199,7 +199,8 @@ deliver(struct conn *c)
 	c->delivering = 0;
 	if (c->closing)
 		return;
-	buf_release(&c->in);	/* frees it only if everything was taken */
+	if (!c->bulk)
+		buf_release(&c->in);	/* frees it only if everything was taken */
 	update_reading(c);
 }
 
@@ -568,9 +569,17 @@ conn_full(const struct conn *c)
 void
 conn_bulk(struct conn *c, int bulk)
 {
+	if ((int)c->bulk == bulk)
+		return;
+	c->bulk = bulk != 0;
 	c->read_max = bulk ? CONN_READ_BUF : CONN_READ_DEFAULT;
-	/* A whole large read is decrypted and handed over at once. */
+	/* A whole large read is decrypted and handed over at once, into one
+	 * buffer kept while the stream lasts (no growing, no page faults). */
 	c->in_high = bulk ? CONN_READ_BUF + 16384 : CONN_IN_HIGH;
+	if (bulk)
+		buf_reserve(&c->in, c->in_high);
+	else
+		buf_release(&c->in);
 }
 
 void

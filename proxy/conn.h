@@ -102,6 +102,7 @@ struct conn {
 	unsigned finishing : 1;		/* graceful close: FIN once the output is written */
 	unsigned failed : 1;		/* a read, write or TLS error: only closing is left */
 	unsigned closed : 1;		/* uv_close() was called */
+	unsigned bulk : 1;		/* conn_bulk(): large reads, the input buffer kept */
 };
 
 /* Set c up on cl with the owner's events. Returns 0 or a libuv error. */
