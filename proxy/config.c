@@ -394,6 +394,7 @@ static const struct key {
 	    offsetof(struct tls_conf, session_lifetime_line)),
 	T(IN_TLS, "verify_client", set_verify_client, verify_client, 0),
 	T(IN_TLS, "ca_file", set_string, ca_file, offsetof(struct tls_conf, ca_file_line)),
+	T(IN_TLS, "watch", set_yesno, watch, 0),
 	{ IN_LISTENER, "listen", set_addr, offsetof(struct listener_conf, listen),
 	  offsetof(struct listener_conf, listen_line) },
 	{ IN_LISTENER, "backend", set_addr, offsetof(struct listener_conf, backend),

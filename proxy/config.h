@@ -96,6 +96,7 @@ struct tls_conf {
 	enum verify_client verify_client;	/* verify_client = none */
 	char *ca_file;			/* ca_file = PEM CAs for client certificates */
 	int ca_file_line;
+	int watch;			/* watch = no: reload when a certificate or key file changes */
 };
 
 struct config {

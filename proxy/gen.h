@@ -1,8 +1,8 @@
 /*
  * gen.h - a configuration generation: the parsed config and the TLS
- * contexts built from it, reference-counted. Workers hold the current one;
- * each session holds the one it started with, so SIGHUP can install a new
- * generation while live sessions finish on the old.
+ * contexts built from it, reference-counted. The master holds the one it
+ * serves; each serving process, worker and session holds the one it started
+ * with.
  */
 #ifndef STARTTLSD_GEN_H
 #define STARTTLSD_GEN_H
@@ -22,13 +22,6 @@ struct gen {
 
 /* Load and check the file at path. Returns a generation with one reference, or NULL with err set. */
 struct gen *gen_load(const char *path, unsigned number, char *err, size_t errlen);
-
-/*
- * Can next replace cur without a restart? Listeners (names, addresses,
- * order), workers, user, group and chroot must be the same. Returns 1, or 0
- * with the reason in err.
- */
-int gen_compatible(const struct gen *cur, const struct gen *next, char *err, size_t errlen);
 
 /* Take a reference. */
 void gen_ref(struct gen *g);

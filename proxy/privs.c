@@ -6,10 +6,43 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "log.h"
+
+int
+privs_check(const struct config *cfg, int running, char *err, size_t errlen)
+{
+	struct passwd *pw = NULL;
+	struct stat st;
+
+	if (cfg->user != NULL && (pw = getpwnam(cfg->user)) == NULL) {
+		snprintf(err, errlen, "%s: user = %s: no such user", cfg->path, cfg->user);
+		return -1;
+	}
+	if (cfg->group != NULL && getgrnam(cfg->group) == NULL) {
+		snprintf(err, errlen, "%s: group = %s: no such group", cfg->path, cfg->group);
+		return -1;
+	}
+	if (cfg->chroot != NULL && (stat(cfg->chroot, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		snprintf(err, errlen, "%s: chroot = %s: not a directory", cfg->path, cfg->chroot);
+		return -1;
+	}
+	if (!running)
+		return 0;
+	if (geteuid() != 0 && ((pw != NULL && pw->pw_uid != geteuid()) || cfg->chroot != NULL)) {
+		snprintf(err, errlen, "%s: user/chroot need starttlsd to be started as root", cfg->path);
+		return -1;
+	}
+	if (geteuid() == 0 && pw == NULL && !cfg->allow_root) {
+		snprintf(err, errlen, "%s: refusing to run as root: set user = (an unprivileged account) in [global], "
+		    "or allow_root = yes", cfg->path);
+		return -1;
+	}
+	return 0;
+}
 
 int
 privs_drop(const struct config *cfg, char *err, size_t errlen)

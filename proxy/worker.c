@@ -15,46 +15,6 @@
 #include "log.h"
 #include "session.h"
 
-int
-worker_bind(const struct listener_conf *lc, int first, char *err, size_t errlen)
-{
-	int fd = -1, one = 1;
-	socklen_t len = lc->listen.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-
-	if ((fd = socket(lc->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
-		goto err;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-		goto err;
-	if (first) {
-		/* SO_REUSEPORT would let us share the port with another running
-		 * starttlsd of the same user: make sure nobody holds it first. */
-		if (lc->listen.ss_family == AF_INET6 &&
-		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-			goto err;
-		if (bind(fd, (const struct sockaddr *)&lc->listen, len) != 0)
-			goto err;
-		close(fd);
-		if ((fd = socket(lc->listen.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0 ||
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-			goto err;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-		goto err;
-	/* Accepted sockets inherit it (Linux): no setsockopt per connection. */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
-		goto err;
-	if (lc->listen.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-		goto err;
-	if (bind(fd, (const struct sockaddr *)&lc->listen, len) != 0)
-		goto err;
-	return fd;
-err:
-	snprintf(err, errlen, "listener %s: cannot listen on %s: %s", lc->name, lc->listen_str, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
 static atomic_uint_fast64_t next_id = 1;
 
 /* The last handles of the loop: once closed, uv_run() returns. */
@@ -62,7 +22,6 @@ static void
 close_worker_handles(struct worker *w)
 {
 	uv_close((uv_handle_t *)&w->stop_async, NULL);
-	uv_close((uv_handle_t *)&w->reload_async, NULL);
 	uv_close((uv_handle_t *)&w->shutdown_timer, NULL);
 	conn_loop_close(&w->cl);
 }
@@ -80,6 +39,7 @@ session_gone(struct session *s, void *arg)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsessions--;
+	atomic_store_explicit(&w->live, w->nsessions, memory_order_relaxed);
 	if (w->stopping && w->nsessions == 0)
 		close_worker_handles(w);
 }
@@ -109,34 +69,13 @@ on_connection(uv_stream_t *server, int status)
 		w->sessions->prev = s;
 	w->sessions = s;
 	w->nsessions++;
+	atomic_store_explicit(&w->live, w->nsessions, memory_order_relaxed);
 }
 
-/* Install the generation main handed us; sessions keep the one they started with. */
-static void
-on_reload(uv_async_t *a)
+unsigned
+worker_sessions(struct worker *w)
 {
-	struct worker *w = a->data;
-	struct gen *g;
-
-	uv_mutex_lock(&w->gen_lock);
-	g = w->next_gen;
-	w->next_gen = NULL;
-	uv_mutex_unlock(&w->gen_lock);
-	if (g == NULL)
-		return;
-	gen_unref(w->gen);
-	w->gen = g;
-}
-
-void
-worker_reload(struct worker *w, struct gen *g)
-{
-	gen_ref(g);
-	uv_mutex_lock(&w->gen_lock);
-	gen_unref(w->next_gen);
-	w->next_gen = g;
-	uv_mutex_unlock(&w->gen_lock);
-	uv_async_send(&w->reload_async);
+	return atomic_load_explicit(&w->live, memory_order_relaxed);
 }
 
 /* shutdown_timeout expired: end every remaining session with a 421. */
@@ -194,9 +133,6 @@ worker_start(struct worker *w)
 		return -1;
 	uv_async_init(&w->loop, &w->stop_async, on_stop);
 	w->stop_async.data = w;
-	uv_async_init(&w->loop, &w->reload_async, on_reload);
-	w->reload_async.data = w;
-	uv_mutex_init(&w->gen_lock);
 	uv_timer_init(&w->loop, &w->shutdown_timer);
 	w->shutdown_timer.data = w;
 	if (conn_loop_init(&w->cl, &w->loop) != 0)
@@ -204,7 +140,7 @@ worker_start(struct worker *w)
 	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		uv_tcp_init(&w->loop, &w->listeners[i]);
 		w->listeners[i].data = (void *)(uintptr_t)i;	/* an index: reloads swap the config */
-		if ((r = uv_tcp_open(&w->listeners[i], w->fds[i])) != 0 ||
+		if ((r = uv_tcp_open(&w->listeners[i], w->fds[i * w->fd_stride])) != 0 ||
 		    (r = uv_listen((uv_stream_t *)&w->listeners[i], 1024, on_connection)) != 0) {
 			log_event(LOG_ERROR, "listen_error", "listener=%s error=\"%s\"", w->gen->cfg->listeners[i].name,
 			    uv_strerror(r));
@@ -228,8 +164,6 @@ worker_join(struct worker *w)
 		log_event(LOG_ERROR, "leak", "worker=%d error=\"loop closed with live handles\"", w->index);
 	free(w->listeners);
 	w->listeners = NULL;
-	gen_unref(w->next_gen);
 	gen_unref(w->gen);
-	w->gen = w->next_gen = NULL;
-	uv_mutex_destroy(&w->gen_lock);
+	w->gen = NULL;
 }

@@ -165,8 +165,18 @@ class Proxy:
                 raise AssertionError("%r not in log:\n%s" % (text, self.log()))
             time.sleep(0.02)
 
+    def server_pids(self):
+        """The serving processes the master forked (the newest last)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
     def rss_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
+        """The serving process's resident memory (the master's is constant)."""
+        pids = self.server_pids()
+        with open("/proc/%d/status" % (pids[-1] if pids else self.proc.pid)) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])

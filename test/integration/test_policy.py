@@ -258,10 +258,13 @@ class SourceAddressTest(unittest.TestCase):
 class PrivilegeTest(unittest.TestCase):
     @unittest.skipUnless(os.geteuid() == 0, "needs root")
     def test_switches_to_user(self):
+        def uids(pid):
+            with open("/proc/%d/status" % pid) as f:
+                return [l for l in f if l.startswith("Uid:")][0].split()[1:]
         with ScriptedBackend() as backend, Proxy(backend.port, extra_global="user = nobody") as proxy:
-            with open("/proc/%d/status" % proxy.proc.pid) as f:
-                uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
-            self.assertTrue(all(u == "65534" for u in uids), uids)
+            # The serving process runs as the user; the master, which never reads the network, stays root.
+            self.assertTrue(all(u == "65534" for u in uids(proxy.server_pids()[-1])), uids(proxy.server_pids()[-1]))
+            self.assertTrue(all(u == "0" for u in uids(proxy.proc.pid)))
             c = Client(proxy.port)
             self.assertEqual(c.reply()[0], 220)
             c.cmd("EHLO a")
@@ -279,7 +282,8 @@ class PrivilegeTest(unittest.TestCase):
         with ScriptedBackend() as backend, \
                 Proxy(backend.port, extra_global="user = nobody\nchroot = %s" % jail,
                       env=harness.asan_env("detect_leaks=0")) as proxy:
-            self.assertEqual(os.readlink("/proc/%d/root" % proxy.proc.pid), jail)
+            self.assertEqual(os.readlink("/proc/%d/root" % proxy.server_pids()[-1]), jail)
+            self.assertEqual(os.readlink("/proc/%d/root" % proxy.proc.pid), "/")
             c = Client(proxy.port)
             self.assertEqual(c.reply()[0], 220)
             c.cmd("EHLO a")

@@ -5,7 +5,7 @@ import socket
 import ssl
 import unittest
 
-from harness import Client, Proxy, ScriptedBackend, client_context, make_cert
+from harness import Client, Proxy, ScriptedBackend, client_context, free_port, make_cert
 
 
 def peer_der(port):
@@ -76,11 +76,26 @@ class ReloadTest(unittest.TestCase):
         self.assertIn("does not match certificate", self.proxy.log())
         self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
 
-    def test_listener_change_needs_restart(self):
-        self.rewrite(self.original.replace("listen = 127.0.0.1:%d" % self.proxy.port, "listen = 127.0.0.1:1"))
-        self.hup("event=reload_failed")
-        self.assertIn("restart needed", self.proxy.log())
-        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))
+    def test_listeners_and_workers_change_on_reload(self):
+        live = Client(self.proxy.port, implicit=True)
+        self.assertEqual(live.reply()[0], 220)
+        port2 = free_port()
+        extra = "[listener second]\nlisten = 127.0.0.1:%d\nbackend = 127.0.0.1:%d\nhostname = second.example.test\n" % (
+            port2, self.backend.port)
+        self.rewrite(self.original.replace("workers = 1", "workers = 2") + extra)
+        self.hup("event=reloaded")
+        c = Client(port2)
+        self.assertEqual(c.reply()[0], 220)  # the new listener serves
+        self.assertEqual(c.cmd("QUIT")[0], 221)
+        self.assertEqual(peer_der(self.proxy.port), der(self.cert_a))  # the old one still does
+        self.assertEqual(live.cmd("NOOP")[0], 250)  # and its live session goes on in the old process
+        # Removed again: the port closes.
+        self.rewrite(self.original)
+        self.hup("generation=3")
+        self.proxy.wait_log("generation=2 status=0 drained=yes")  # the process that listened there is gone
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port2), timeout=5)
+        self.assertEqual(live.cmd("QUIT")[0], 221)
 
 
 if __name__ == "__main__":
