@@ -87,7 +87,7 @@ take_block(struct data_filter *f, const char *in, size_t j, const struct masks *
 }
 
 #ifdef HAVE_AVX2_DISPATCH
-__attribute__((target("avx2"))) static size_t
+static __attribute__((target("avx2"))) size_t
 clean_blocks_avx2(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
 {
 	const __m256i vcr = _mm256_set1_epi8('\r'), vlf = _mm256_set1_epi8('\n'), vnul = _mm256_setzero_si256();

@@ -120,15 +120,16 @@ class Proxy:
     """A running starttlsd. listeners: list of dicts of [listener NAME] keys."""
 
     def __init__(self, backend_port=None, tls="starttls", extra_listener="", extra_global="",
-                 extra_tls="", config=None, listeners=None, workers=None, env=None):
+                 extra_tls="", config=None, listeners=None, workers=None, env=None, shutdown_timeout="2s"):
         self.dir = tempfile.mkdtemp(prefix="starttlsd-test-")
         self.port = free_port()
         self.backend_port = backend_port
         cert, key = make_cert()
         workers = workers or DEFAULT_WORKERS
         if config is None:
-            config = ("[global]\nworkers = %d\nlog_level = debug\nshutdown_timeout = 2s\nallow_root = yes\n%s\n"
-                      "[tls]\ncertificate = %s\nkey = %s\n%s\n" % (workers, extra_global, cert, key, extra_tls))
+            config = ("[global]\nworkers = %d\nlog_level = debug\nshutdown_timeout = %s\nallow_root = yes\n%s\n"
+                      "[tls]\ncertificate = %s\nkey = %s\n%s\n" % (workers, shutdown_timeout, extra_global, cert, key,
+                                                                  extra_tls))
             if listeners is None:
                 listeners = [dict(name="test", listen="127.0.0.1:%d" % self.port,
                                   backend="127.0.0.1:%d" % backend_port, tls=tls,
