@@ -152,6 +152,26 @@ set_addr(void *field, const char *v, const char **why)
 	return 0;
 }
 
+/* backend = address:port or name:port */
+static int
+set_backend(void *field, const char *v, const char **why)
+{
+	struct endpoint *e = field;
+	char host[254];
+
+	if (strlen(v) >= 64 || config_parse_hostport(v, host, sizeof(host), &e->port, &e->addr) != 0) {
+		*why = "is not an address or host name with a port (a.b.c.d:port, [ipv6]:port, name:port)";
+		return -1;
+	}
+	free(e->host);
+	e->host = NULL;
+	if (host[0] != '\0' && (e->host = strdup(host)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 set_workers(void *field, const char *v, const char **why)
 {
@@ -362,6 +382,27 @@ bad:
 	return -1;
 }
 
+/* source_address = an IP address, or a host name (resolved when the configuration is loaded). */
+static int
+set_source(void *field, const char *v, const char **why)
+{
+	struct endpoint *e = field;
+
+	free(e->host);
+	e->host = NULL;
+	if (set_ip(&e->addr, v, why) == 0)
+		return 0;
+	if (strlen(v) > 253 || !config_valid_hostname(v)) {
+		*why = "is not an IP address or a host name";
+		return -1;
+	}
+	if ((e->host = strdup(v)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
 /* Every key: the sections it may appear in, its name, setter and where it goes. */
 static const struct key {
 	unsigned in;		/* IN_* mask */
@@ -397,7 +438,7 @@ static const struct key {
 	T(IN_TLS, "watch", set_yesno, watch, 0),
 	{ IN_LISTENER, "listen", set_addr, offsetof(struct listener_conf, listen),
 	  offsetof(struct listener_conf, listen_line) },
-	{ IN_LISTENER, "backend", set_addr, offsetof(struct listener_conf, backend),
+	{ IN_LISTENER, "backend", set_backend, offsetof(struct listener_conf, backend),
 	  offsetof(struct listener_conf, backend_line) },
 	L("tls", set_tls_mode, tls),
 	L("hostname", set_string, hostname),
@@ -415,7 +456,7 @@ static const struct key {
 	L("max_errors", set_count, max_errors),
 	L("max_connections_per_ip", set_count, max_connections_per_ip),
 	L("backend_identity", set_identity, backend_identity),
-	{ IN_LISTENER, "source_address", set_ip, offsetof(struct listener_conf, source_address),
+	{ IN_LISTENER, "source_address", set_source, offsetof(struct listener_conf, source_address),
 	  offsetof(struct listener_conf, source_address_line) },
 	L("add_received", set_yesno, add_received),
 	L("accept_proxy", set_yesno, accept_proxy),
@@ -693,13 +734,14 @@ validate_listener(struct parse *p, struct listener_conf *lc)
 	size_t j;
 
 	for (j = 0; j < cfg->nlisteners; j++)
-		if (reaches(&lc->backend, &cfg->listeners[j].listen))
+		if (lc->backend.host == NULL && reaches(&lc->backend.addr, &cfg->listeners[j].listen))
 			return fail(p, lc->backend_line, "backend %s is the listen address of [listener %s]: "
 			    "starttlsd would connect to itself in a loop", lc->backend_str, cfg->listeners[j].name);
-	if (lc->source_address.ss_family != 0 && lc->source_address.ss_family != lc->backend.ss_family)
+	if (lc->source_address.addr.ss_family != 0 && lc->backend.host == NULL &&
+	    lc->source_address.addr.ss_family != lc->backend.addr.ss_family)
 		return fail(p, lc->source_address_line, "source_address is %s but backend %s is %s: they must be "
-		    "of the same address family", lc->source_address.ss_family == AF_INET ? "IPv4" : "IPv6",
-		    lc->backend_str, lc->backend.ss_family == AF_INET ? "IPv4" : "IPv6");
+		    "of the same address family", lc->source_address.addr.ss_family == AF_INET ? "IPv4" : "IPv6",
+		    lc->backend_str, lc->backend.addr.ss_family == AF_INET ? "IPv4" : "IPv6");
 	if (lc->proxy_trusted != NULL) {
 		char why[200];
 		if (cidr_list_parse(lc->proxy_trusted, &lc->trusted, why, sizeof(why)) != 0)
@@ -766,7 +808,7 @@ validate(struct parse *p)
 		struct listener_conf *lc = &cfg->listeners[i];
 		if (lc->listen.ss_family == 0)
 			return fail(p, lc->line, "[listener %s] has no 'listen' address", lc->name);
-		if (lc->backend.ss_family == 0)
+		if (lc->backend.addr.ss_family == 0 && lc->backend.host == NULL)
 			return fail(p, lc->line, "[listener %s] has no 'backend' address", lc->name);
 		if (!cfg->tls.present)
 			return fail(p, lc->line, "[listener %s] uses tls = %s but there is no [tls] section",
@@ -913,6 +955,8 @@ config_free(struct config *cfg)
 		free(cfg->listeners[i].name);
 		free(cfg->listeners[i].hostname);
 		free(cfg->listeners[i].proxy_trusted);
+		free(cfg->listeners[i].backend.host);
+		free(cfg->listeners[i].source_address.host);
 		cidr_list_free(&cfg->listeners[i].trusted);
 	}
 	free(cfg->listeners);

@@ -27,6 +27,13 @@ enum bare_newline_conf { BARE_NORMALIZE = 0, BARE_REJECT };
 enum backend_identity { IDENTITY_NONE = 0, IDENTITY_XCLIENT, IDENTITY_PROXY_V1, IDENTITY_PROXY_V2 };
 enum verify_client { VERIFY_NONE = 0, VERIFY_OPTIONAL, VERIFY_REQUIRE };
 
+/* An address, or a host name resolved when it is used. */
+struct endpoint {
+	struct sockaddr_storage addr;	/* the address; family 0 when it is a name */
+	char *host;			/* the name, or NULL */
+	uint16_t port;			/* 0 where there is none (source_address) */
+};
+
 /* One [listener NAME] section. */
 struct listener_conf {
 	char *name;			/* NAME from the section header */
@@ -34,7 +41,7 @@ struct listener_conf {
 	struct sockaddr_storage listen;	/* listen = */
 	char listen_str[64];		/* listen = as written, for logs */
 	int listen_line;
-	struct sockaddr_storage backend;/* backend = */
+	struct endpoint backend;	/* backend = address:port or name:port */
 	char backend_str[64];		/* backend = as written, for logs */
 	int backend_line;
 	enum tls_mode tls;		/* tls = starttls | implicit */
@@ -57,7 +64,7 @@ struct listener_conf {
 
 	/* The client's identity towards the backend. */
 	enum backend_identity backend_identity;	/* backend_identity = none */
-	struct sockaddr_storage source_address;	/* source_address = (family 0: unset) */
+	struct endpoint source_address;	/* source_address = address or name (neither: unset) */
 	int source_address_line;
 	int add_received;		/* add_received = no */
 	int accept_proxy;		/* accept_proxy = no: inbound PROXY header */

@@ -109,3 +109,60 @@ config_parse_addr(const char *s, struct sockaddr_storage *ss)
 	}
 	return 0;
 }
+
+int
+config_valid_hostname(const char *s)
+{
+	size_t n = strlen(s), i;
+	int letter = 0;
+
+	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_')
+			letter = 1;
+		else if (!(c >= '0' && c <= '9') && c != '.')
+			return 0;
+	}
+	return letter;
+}
+
+int
+config_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port, struct sockaddr_storage *ss)
+{
+	const char *colon, *hs = s, *rb;
+	char *end;
+	unsigned long p;
+	size_t hl;
+
+	memset(ss, 0, sizeof(*ss));
+	if (config_parse_addr(s, ss) == 0) {
+		host[0] = '\0';
+		*port = ntohs(ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_port
+		                                       : ((struct sockaddr_in6 *)ss)->sin6_port);
+		return 0;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (*s == '[') {
+		if ((rb = strchr(s, ']')) == NULL || rb[1] != ':')
+			return -1;
+		hs = s + 1;
+		hl = (size_t)(rb - hs);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen || colon[1] < '0' || colon[1] > '9')
+		return -1;
+	memcpy(host, hs, hl);
+	host[hl] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || p == 0 || p > 65535 || !config_valid_hostname(host))
+		return -1;
+	*port = (uint16_t)p;
+	return 0;
+}

@@ -1,5 +1,6 @@
 /* gen.c - refcounted configuration generations; see gen.h. */
 #include "gen.h"
+#include "resolve.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@ gen_load(const char *path, unsigned number, char *err, size_t errlen)
 	atomic_init(&g->refs, 1);
 	g->number = number;
 	if ((g->cfg = config_load(path, err, errlen)) == NULL ||
+	    resolve_config_names(g->cfg, g->warnings, sizeof(g->warnings), err, errlen) != 0 ||
 	    (g->tls = tls_server_new(g->cfg, err, errlen)) == NULL) {
 		config_free(g->cfg);
 		free(g);

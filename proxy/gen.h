@@ -18,6 +18,7 @@ struct gen {
 	struct config *cfg;		/* read-only */
 	struct tls_server *tls;		/* read-only (BoringSSL contexts are thread-safe) */
 	unsigned number;		/* 1 for the first load, +1 per reload, for logs */
+	char warnings[1024];		/* "file:line: warning: ..." lines (backend names that do not resolve now) */
 };
 
 /* Load and check the file at path. Returns a generation with one reference, or NULL with err set. */

@@ -78,6 +78,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	fputs(gen->warnings, stderr);
 	if (privs_check(gen->cfg, !check, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		gen_unref(gen);

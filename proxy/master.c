@@ -295,6 +295,18 @@ restart(void)
 	free(fds);
 }
 
+/* The generation's load-time warnings, one log line each. */
+static void
+log_warnings(const struct gen *g)
+{
+	const char *p = g->warnings, *nl;
+	char q[600];
+
+	for (; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		log_event(LOG_WARN, "config_warning", "generation=%u warning=%s", g->number,
+		    log_quote(q, sizeof(q), p, (size_t)(nl - p)));
+}
+
 static void
 reload(void)
 {
@@ -314,6 +326,7 @@ reload(void)
 		notify_send("READY=1\nSTATUS=reload failed: %s", err);
 		return;
 	}
+	log_warnings(next);
 	if ((fds = malloc(next->cfg->nlisteners * (size_t)next->cfg->workers * sizeof(*fds))) == NULL ||
 	    sockets_bind(&socks, next->cfg, fds, err, sizeof(err)) != 0 || (pending = spawn(next, fds)) == NULL) {
 		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number,

@@ -179,7 +179,7 @@ on_handle_closed(struct session *s)
 		return;
 	relay_free(&s->relay);
 	gen_unref(s->gen);
-	s->gone(s, s->gone_arg);
+	s->env->gone(s, s->env->arg);
 	free(s);
 }
 
@@ -198,6 +198,8 @@ session_end(struct session *s, const char *reason, int graceful)
 	s->closing = 1;
 	s->end_reason = reason;
 	relay_stop(&s->relay);
+	resolve_cancel(s->lookup);
+	s->lookup = NULL;
 	/* Free the connection-limit slot now: a client that reconnects as soon
 	 * as it sees our close must not find itself still counted. */
 	if (s->counted)
@@ -341,11 +343,17 @@ on_client_error(struct conn *c, const char *what)
 	    : what, 0);
 }
 
+static void retry_backend(struct session *s);
+
 static void
 on_conn_closed(struct conn *c)
 {
 	struct session *s = c->owner;
 
+	if (c == &s->backend && s->reconnecting && !s->closing) {
+		retry_backend(s);	/* the same handle slot, a new socket */
+		return;
+	}
 	if (s->nhandles == 2 && s->closing)	/* both connections closed: the timer goes last */
 		uv_close((uv_handle_t *)&s->timer, on_timer_closed);
 	on_handle_closed(s);
@@ -388,6 +396,14 @@ on_backend_connected(struct conn *c, int status)
 {
 	struct session *s = c->owner;
 
+	if (status != 0 && s->next_addr < s->naddrs && !s->closing) {
+		/* A name with more addresses: close this socket and try the next. */
+		log_event(LOG_INFO, "backend_retry", "sid=%016llx backend=%s error=\"%s\"", SID(s), s->lc->backend_str,
+		    uv_strerror(status));
+		s->reconnecting = 1;
+		conn_close(&s->backend, CONN_NOW);
+		return;
+	}
 	if (status != 0) {
 		log_event(LOG_WARN, "backend_error", "sid=%016llx backend=%s error=\"%s\"", SID(s), s->lc->backend_str,
 		    uv_strerror(status));
@@ -420,23 +436,88 @@ static const struct conn_events backend_events = {
 
 /* --- the start --- */
 
-/* Connect to the backend, from source_address if one is set; the PROXY header goes first. */
+/* The source_address to connect from to addr, if one is set (and of its family). */
+static const struct sockaddr *
+source_for(const struct session *s, const struct sockaddr_storage *addr)
+{
+	const struct sockaddr_storage *src = &s->lc->source_address.addr;
+
+	return src->ss_family != 0 && src->ss_family == addr->ss_family ? (const struct sockaddr *)src : NULL;
+}
+
+/* Connect to the next address to try; the PROXY header goes first. Returns 0 or a libuv error. */
 static int
-connect_backend(struct session *s)
+try_next_address(struct session *s)
 {
 	const struct listener_conf *lc = s->lc;
 	uint8_t hdr[PROXYPROTO_V1_BUILDLEN > PROXYPROTO_V2_BUILDLEN ? PROXYPROTO_V1_BUILDLEN : PROXYPROTO_V2_BUILDLEN];
-	int n, r;
+	const struct sockaddr_storage *a;
+	int n;
 
+	/* With a source_address, only addresses of its family can be reached from it. */
+	while (s->next_addr < s->naddrs && lc->source_address.addr.ss_family != 0 &&
+	    s->addrs[s->next_addr].ss_family != lc->source_address.addr.ss_family)
+		s->next_addr++;
+	if (s->next_addr >= s->naddrs)
+		return UV_EADDRNOTAVAIL;
+	a = &s->addrs[s->next_addr++];
 	if (lc->backend_identity == IDENTITY_PROXY_V1 || lc->backend_identity == IDENTITY_PROXY_V2) {
 		n = identity_proxy_header(&s->who, lc->backend_identity == IDENTITY_PROXY_V1 ? 1 : 2, hdr, sizeof(hdr));
 		if (n <= 0 || conn_write(&s->backend, hdr, (size_t)n) != 0)
 			return UV_ENOMEM;
 	}
-	s->connect_by = uv_now(s->loop) + lc->connect_timeout_ms;
-	r = conn_connect(&s->backend, (const struct sockaddr *)&lc->backend,
-	    lc->source_address.ss_family != 0 ? (const struct sockaddr *)&lc->source_address : NULL);
-	return r;
+	return conn_connect(&s->backend, (const struct sockaddr *)a, source_for(s, a));
+}
+
+static void
+on_backend_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n, int status)
+{
+	struct session *s = arg;
+	int r;
+
+	s->lookup = NULL;
+	if (status != 0) {
+		log_event(LOG_WARN, "backend_error", "sid=%016llx backend=%s error=\"%s\"", SID(s), s->lc->backend_str,
+		    uv_strerror(status));
+		relay_backend_unavailable(&s->relay, "backend_resolve_failed");
+		return;
+	}
+	memcpy(s->addrs, addrs, n * sizeof(*addrs));
+	s->naddrs = n;
+	if ((r = try_next_address(s)) != 0)
+		on_backend_connected(&s->backend, r);
+}
+
+/* The last address failed and its socket is closed: a new one for the next. */
+static void
+retry_backend(struct session *s)
+{
+	int r;
+
+	s->reconnecting = 0;
+	/* uv_tcp_init() cannot fail here (no flags), so the handle count holds. */
+	if ((r = conn_init(&s->backend, s->env->cl, &backend_events, s)) == 0) {
+		s->backend.in_high = s->lc->max_reply_length + 1;
+		r = try_next_address(s);
+	}
+	if (r != 0)
+		on_backend_connected(&s->backend, r);
+}
+
+/* Connect to the backend: its address, or each address its name has in turn. */
+static int
+connect_backend(struct session *s)
+{
+	const struct endpoint *b = &s->lc->backend;
+
+	s->connect_by = uv_now(s->loop) + s->lc->connect_timeout_ms;
+	if (b->host == NULL) {
+		s->addrs[0] = b->addr;
+		s->naddrs = 1;
+		return try_next_address(s);
+	}
+	s->lookup = resolver_lookup(s->env->resolver, b->host, b->port, on_backend_resolved, s);
+	return 0;
 }
 
 /* The client is known (directly, or from a PROXY header): limits, relay, backend, TLS. */
@@ -524,9 +605,10 @@ free_unaccepted(uv_handle_t *h)
 }
 
 struct session *
-session_start(struct conn_loop *cl, struct gen *gen, const struct listener_conf *lc, uv_stream_t *server,
-    uint64_t id, session_gone_fn *gone, void *arg)
+session_start(const struct session_env *env, struct gen *gen, const struct listener_conf *lc, uv_stream_t *server,
+    uint64_t id)
 {
+	struct conn_loop *cl = env->cl;
 	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -536,8 +618,7 @@ session_start(struct conn_loop *cl, struct gen *gen, const struct listener_conf 
 	s->lc = lc;
 	s->loop = cl->loop;
 	s->id = id;
-	s->gone = gone;
-	s->gone_arg = arg;
+	s->env = env;
 	s->started = uv_now(s->loop);
 	if (conn_init(&s->client, cl, &client_events, s) != 0) {
 		gen_unref(gen);

@@ -19,19 +19,24 @@
 #include "gen.h"
 #include "identity.h"
 #include "relay.h"
+#include "resolve.h"
 
 struct session;
 
-/* Called once a session is freed (its last handle closed). */
-typedef void session_gone_fn(struct session *s, void *arg);
+/* What a session gets from its worker: the loop's shared state, and who to tell when it is freed. */
+struct session_env {
+	struct conn_loop *cl;		/* the connections' loop state */
+	struct resolver *resolver;	/* backend host names */
+	void (*gone)(struct session *s, void *arg);	/* called once a session is freed */
+	void *arg;
+};
 
 struct session {
 	struct session *prev, *next;	/* the worker's list of live sessions (worker.c) */
 	struct gen *gen;		/* the configuration it started with (a reference) */
 	const struct listener_conf *lc;	/* its listener, inside gen */
 	uv_loop_t *loop;		/* its loop */
-	session_gone_fn *gone;		/* who to tell when it is freed */
-	void *gone_arg;
+	const struct session_env *env;	/* its worker's */
 	uint64_t id;			/* sid= in logs */
 	char peer[64];			/* the client's address, for logs */
 	struct sockaddr_storage peer_addr;	/* the client's address, for the limits */
@@ -46,6 +51,12 @@ struct session {
 	struct conn backend;		/* the backend's connection */
 	struct relay relay;		/* the SMTP logic between them */
 
+	/* The backend's addresses (a host name may have several), tried in turn. */
+	struct resolve_req *lookup;	/* resolving the backend's name */
+	struct sockaddr_storage addrs[RESOLVE_MAX];
+	size_t naddrs, next_addr;
+	int reconnecting;		/* the backend connection closes to try the next address */
+
 	/* The one timer, set to the earliest of these deadlines (uv_now() ms, 0 = none). */
 	uv_timer_t timer;
 	uint64_t started;		/* accept time */
@@ -59,12 +70,12 @@ struct session {
 
 /*
  * Accept a pending connection on server (a socket of listener lc, with
- * configuration gen) and start its session on cl's loop. id is its sid;
- * gone(s, arg) is called when it is freed. Returns the session, or NULL if
- * the connection could not be accepted (nothing is left behind).
+ * configuration gen) and start its session in env. id is its sid;
+ * env->gone(s, env->arg) is called when it is freed. Returns the session,
+ * or NULL if the connection could not be accepted (nothing is left behind).
  */
-struct session *session_start(struct conn_loop *cl, struct gen *gen, const struct listener_conf *lc,
-    uv_stream_t *server, uint64_t id, session_gone_fn *gone, void *arg);
+struct session *session_start(const struct session_env *env, struct gen *gen, const struct listener_conf *lc,
+    uv_stream_t *server, uint64_t id);
 
 /* starttlsd is shutting down and the drain time is over: end with a 421. */
 void session_shutdown(struct session *s);

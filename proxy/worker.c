@@ -58,7 +58,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	if (w->stopping)
 		return;
-	if ((s = session_start(&w->cl, w->gen, lc, server, id, session_gone, w)) == NULL) {
+	if ((s = session_start(&w->env, w->gen, lc, server, id)) == NULL) {
 		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
 		return;
 	}
@@ -117,7 +117,9 @@ run(void *arg)
 {
 	struct worker *w = arg;
 
-	uv_run(&w->loop, UV_RUN_DEFAULT);
+	uv_run(&w->loop, UV_RUN_DEFAULT);	/* lookups in flight keep it running until they end */
+	resolver_free(w->resolver);
+	w->resolver = NULL;
 }
 
 int
@@ -135,8 +137,12 @@ worker_start(struct worker *w)
 	w->stop_async.data = w;
 	uv_timer_init(&w->loop, &w->shutdown_timer);
 	w->shutdown_timer.data = w;
-	if (conn_loop_init(&w->cl, &w->loop) != 0)
+	if (conn_loop_init(&w->cl, &w->loop) != 0 || (w->resolver = resolver_new(&w->loop)) == NULL)
 		return -1;
+	w->env.cl = &w->cl;
+	w->env.resolver = w->resolver;
+	w->env.gone = session_gone;
+	w->env.arg = w;
 	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		uv_tcp_init(&w->loop, &w->listeners[i]);
 		w->listeners[i].data = (void *)(uintptr_t)i;	/* an index: reloads swap the config */

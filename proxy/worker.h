@@ -17,8 +17,7 @@
 #include "config.h"
 #include "conn.h"
 #include "gen.h"
-
-struct session;
+#include "session.h"
 
 struct worker {
 	int index;			/* 0..workers-1, for logs */
@@ -35,6 +34,8 @@ struct worker {
 	unsigned nsessions;
 	atomic_uint live;		/* nsessions, for other threads (status reports) */
 	struct conn_loop cl;		/* the connections' shared flush and read buffer */
+	struct resolver *resolver;	/* backend host names, cached per loop */
+	struct session_env env;		/* what its sessions get: cl, resolver, session_gone */
 };
 
 /* Start a worker thread on the bound sockets in fds. Returns 0 or -1. */

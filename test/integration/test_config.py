@@ -140,7 +140,7 @@ class CheckMode(ConfigCase):
     def test_bad_backend_address(self):
         lines = self.good_lines()
         i = lines.index("backend = " + self.backend)
-        lines[i] = "backend = mta.example.test:25"
+        lines[i] = "backend = mta.example.test"   # a name needs a port
         self.assert_error_at(lines, i + 1, "backend")
 
     def test_duplicate_listen_address(self):

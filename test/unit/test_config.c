@@ -138,7 +138,7 @@ test_full(void)
 	CHECK(is_v4(&l->listen, "0.0.0.0", 587));
 	CHECK_STR(l->listen_str, "0.0.0.0:587");
 	CHECK(l->listen_line == 13);
-	CHECK(is_v4(&l->backend, "127.0.0.1", 10587));
+	CHECK(is_v4(&l->backend.addr, "127.0.0.1", 10587));
 	CHECK_STR(l->backend_str, "127.0.0.1:10587");
 	CHECK(l->tls == TLS_MODE_STARTTLS);
 	CHECK_STR(l->hostname, "mail.example.org");
@@ -155,7 +155,7 @@ test_full(void)
 	CHECK(is_v6(&l->listen, "::", 465));
 	CHECK_STR(l->listen_str, "[::]:465");
 	CHECK(l->listen_line == 25);
-	CHECK(is_v6(&l->backend, "::1", 10465));
+	CHECK(is_v6(&l->backend.addr, "::1", 10465));
 	CHECK_STR(l->backend_str, "[::1]:10465");
 	CHECK(l->tls == TLS_MODE_IMPLICIT);
 	/* Defaults. */
@@ -245,7 +245,7 @@ test_syntax(void)
 		    "listen = 127.0.0.1:25\r\nbackend = 127.0.0.1:26\r\n",
 	    err, sizeof(err));
 	CHECK(cfg != NULL && cfg->workers == 3 && strcmp(cfg->tls.key, "k") == 0 &&
-	    strcmp(cfg->listeners[0].name, "x") == 0 && is_v4(&cfg->listeners[0].backend, "127.0.0.1", 26));
+	    strcmp(cfg->listeners[0].name, "x") == 0 && is_v4(&cfg->listeners[0].backend.addr, "127.0.0.1", 26));
 	config_free(cfg);
 
 	/* Spaces around '=' and ':' as separator (inih accepts both). */
@@ -255,7 +255,7 @@ test_syntax(void)
 
 	/* No newline at the end of the file. */
 	cfg = parse(TLS3 "[listener a]\nlisten = 127.0.0.1:25\nbackend = 127.0.0.1:2525", err, sizeof(err));
-	CHECK(cfg != NULL && is_v4(&cfg->listeners[0].backend, "127.0.0.1", 2525));
+	CHECK(cfg != NULL && is_v4(&cfg->listeners[0].backend.addr, "127.0.0.1", 2525));
 	config_free(cfg);
 
 	/* A ';' without a space before it is part of the value. */
@@ -375,7 +375,8 @@ test_addresses(void)
 	expect_error(__LINE__, TLS3 "[listener a]\nlisten = localhost:25\nbackend = 127.0.0.1:2525\n",
 	    PATH ":5: listen = 'localhost:25': is not an address (a.b.c.d:port or [ipv6]:port)");
 	expect_error(__LINE__, TLS3 "[listener a]\nlisten = 127.0.0.1:25\nbackend = [::1]\n",
-	    PATH ":6: backend = '[::1]': is not an address (a.b.c.d:port or [ipv6]:port)");
+	    PATH ":6: backend = '[::1]': is not an address or host name with a port (a.b.c.d:port, [ipv6]:port, "
+		 "name:port)");
 	/* An over-long address (64+ bytes) is refused, not truncated. */
 	expect_error_prefix(__LINE__,
 	    TLS3 "[listener a]\nlisten = [0000:0000:0000:0000:0000:0000:0000:0001]:25000000000000000000000000\n"
@@ -652,6 +653,54 @@ test_source_address_overflow(void)
 	expect_error_prefix(__LINE__, text, want);
 }
 
+/* backend = name:port and source_address = name (issue 8: compose and Kubernetes service names). */
+static void
+test_hostnames(void)
+{
+	static const struct {
+		const char *s, *host;
+		int port;
+	} good[] = {
+		{ "mta:25", "mta", 25 },
+		{ "[mta.internal]:2525", "mta.internal", 2525 },
+		{ "mail-1.example.org:10025", "mail-1.example.org", 10025 },
+		{ "legacy_mta:25", "legacy_mta", 25 },
+		{ "localhost:65535", "localhost", 65535 },
+	};
+	static const char *const bad[] = { "mta", "mta:", "mta:0", "mta:65536", "mta:25x", ":25", "[mta]25",
+		"[mta:25", "-mta:25", ".mta:25", "m ta:25", "mta;x:25", "1234:25", "m\xc3\xa9l:25", "mta:+25" };
+	struct sockaddr_storage ss;
+	struct config *cfg;
+	char host[254], err[512];
+	uint16_t port;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK(config_parse_hostport(good[i].s, host, sizeof(host), &port, &ss) == 0 ||
+		    (fprintf(stderr, "  [%s] refused\n", good[i].s), 0));
+		CHECK_STR(host, good[i].host);
+		CHECK(port == good[i].port && ss.ss_family == 0);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(config_parse_hostport(bad[i], host, sizeof(host), &port, &ss) == -1 ||
+		    (fprintf(stderr, "  bad [%s] accepted\n", bad[i]), 0));
+	/* An address stays an address. */
+	CHECK(config_parse_hostport("[::1]:26", host, sizeof(host), &port, &ss) == 0 && host[0] == '\0' &&
+	    port == 26 && is_v6(&ss, "::1", 26));
+
+	cfg = parse(TLS3 "[listener a]\nlisten = 127.0.0.1:25\nbackend = mta:2525\nsource_address = gw.internal\n",
+	    err, sizeof(err));
+	CHECK(cfg != NULL && cfg->listeners[0].backend.host != NULL && cfg->listeners[0].backend.port == 2525);
+	CHECK(cfg != NULL && strcmp(cfg->listeners[0].backend.host, "mta") == 0 &&
+	    strcmp(cfg->listeners[0].source_address.host, "gw.internal") == 0);
+	config_free(cfg);
+	expect_error(__LINE__, TLS3 "[listener a]\nlisten = 127.0.0.1:25\nbackend = mta\n",
+	    PATH ":6: backend = 'mta': is not an address or host name with a port (a.b.c.d:port, [ipv6]:port, "
+		 "name:port)");
+	expect_error(__LINE__, MINIMAL "source_address = gw:25\n",
+	    PATH ":7: source_address = 'gw:25': is not an IP address or a host name");
+}
+
 /* Settings that parse but cannot work: -t must refuse them, saying why. */
 static void
 test_unworkable(void)
@@ -733,5 +782,6 @@ main(void)
 	test_load();
 	test_section_tracking();
 	test_source_address_overflow();
+	test_hostnames();
 	return check_done("test_config");
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "config_values.h"
 #include "fuzz_check.h"
 
 #define FUZZ_PATH "fuzz.ini"
@@ -46,7 +47,10 @@ check_config(const struct config *cfg)
 		FUZZ_CHECK(l->name != NULL && l->name[0] != '\0');
 		FUZZ_CHECK(l->hostname != NULL && l->hostname[0] != '\0');
 		FUZZ_CHECK(l->listen.ss_family == AF_INET || l->listen.ss_family == AF_INET6);
-		FUZZ_CHECK(l->backend.ss_family == AF_INET || l->backend.ss_family == AF_INET6);
+		FUZZ_CHECK((l->backend.host != NULL) != (l->backend.addr.ss_family == AF_INET ||
+		    l->backend.addr.ss_family == AF_INET6));
+		FUZZ_CHECK(l->backend.host == NULL || config_valid_hostname(l->backend.host));
+		FUZZ_CHECK(l->backend.port != 0);
 		FUZZ_CHECK(l->tls == TLS_MODE_STARTTLS || l->tls == TLS_MODE_IMPLICIT);
 		FUZZ_CHECK(l->max_line_length >= 64 && l->max_line_length <= 1024 * 1024);
 		FUZZ_CHECK(l->max_reply_length >= 64 && l->max_reply_length <= 1024 * 1024);
