@@ -1,12 +1,16 @@
 # A thin wrapper for humans; the build itself is CMake + Ninja.
 #   make run    install dependencies, build, start starttlsd + a demo backend on loopback
 #   make test   install dependencies, build, run every test (what CI runs)
+#   make install   install the build (cmake --install; DESTDIR= and PREFIX= honoured)
+#   make deb    build a Debian package into dist/
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
 BUILD_TSAN ?= build-tsan
 CMAKE_ARGS ?=
 
-.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench mutants clean
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench mutants install deb clean
 
 all: build
 
@@ -61,5 +65,15 @@ mutants: deps
 bench: build
 	tools/bench/run-bench
 
+# sbin/starttlsd, /etc/starttlsd/starttlsd.ini (an existing one is kept), the
+# systemd unit, the sysusers.d entry, man pages and docs.
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# A Debian package (prefix /usr): dist/starttlsd_VERSION-1_amd64.deb
+deb: build
+	cpack -G DEB --config $(BUILD)/CPackConfig.cmake -B dist
+	@ls dist/*.deb
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) build-fuzz
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) build-fuzz dist

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "master.h"
 #include "privs.h"
+#include "probe.h"
 
 #ifndef STARTTLSD_CONFIG
 #define STARTTLSD_CONFIG "/etc/starttlsd/starttlsd.ini"
@@ -26,13 +27,33 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: starttlsd [-c FILE]           serve (in the foreground, logging to stderr)\n"
 	    "       starttlsd -t [-c FILE]        check the configuration and exit (0 = OK)\n"
+	    "       starttlsd -p [-c FILE]        probe the running instance's listeners (0 = all answer)\n"
 	    "       starttlsd -V                  print versions\n"
 	    "       starttlsd -h                  this help\n"
 	    "  -c, --config FILE   the configuration (default " STARTTLSD_CONFIG ")\n"
 	    "  -t, --test          check it: syntax, values, certificates and keys\n"
+	    "  -p, --probe         connect to each listener as a client would; a STARTTLS one must greet\n"
+	    "                      with 220 (health checks; needs no other tool)\n"
 	    "  -V, --version       starttlsd, libuv and BoringSSL versions\n"
 	    "  -h, --help\n"
 	    "signals: TERM/INT drain and exit, HUP reloads everything (configuration, certificates, keys)\n");
+}
+
+/* --probe: only the file's listeners matter, not its keys (the prober may not read them). */
+static int
+run_probe(const char *path)
+{
+	char err[1024];
+	struct config *cfg;
+	int rc;
+
+	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	rc = probe_run(cfg, 5000, stdout);
+	config_free(cfg);
+	return rc;
 }
 
 int
@@ -42,21 +63,25 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "probe", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = STARTTLSD_CONFIG;
 	char err[1024] = "";
 	struct gen *gen;
-	int check = 0, opt;
+	int check = 0, probe = 0, opt;
 
-	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tpVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check = 1;
+			break;
+		case 'p':
+			probe = 1;
 			break;
 		case 'V':
 			printf("starttlsd %s\nlibuv %s\nBoringSSL (API version %d)\n", STARTTLSD_VERSION, uv_version_string(),
@@ -74,6 +99,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (probe)
+		return run_probe(path);
 	if ((gen = gen_load(path, 1, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -460,6 +461,10 @@ master_run(const char *path, struct gen *gen)
 
 	config_path = path;
 	current = gen;
+	/* Started as the same user as the serving process (systemd's User=, a
+	 * container): a serving process taken over must not read our memory
+	 * (the keys) through ptrace or /proc. Its children inherit this. */
+	prctl(PR_SET_DUMPABLE, 0);
 	for (i = 0; i < MAX_CHILDREN; i++)
 		children[i].report = -1;
 	signal(SIGPIPE, SIG_IGN);

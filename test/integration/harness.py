@@ -365,6 +365,10 @@ class ScriptedBackend:
 
     def close(self):
         self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # stops listening now, even with accept() blocked
+        except OSError:
+            pass
         self.sock.close()
         for c in self.conns:
             try:
