@@ -1,5 +1,6 @@
 /* config.c - INI configuration parsing and validation; see config.h. */
 #include "config.h"
+#include "cpus.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -840,8 +841,8 @@ validate(struct parse *p)
 	if (cfg->group != NULL && cfg->user == NULL)
 		return fail(p, 1, "group is set but user is not");
 	if (cfg->workers == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		cfg->workers = n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (int)n;
+		int n = cpus_available();
+		cfg->workers = n > MAX_WORKERS ? MAX_WORKERS : n;
 	}
 	return 1;
 }

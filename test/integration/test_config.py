@@ -92,6 +92,15 @@ class CheckMode(ConfigCase):
         self.assertIn(path, r.stdout)
         self.assertEqual(r.stderr, "")
 
+    def test_workers_auto_follows_the_affinity_mask(self):
+        """workers = auto counts the CPUs this process may use, not the host's."""
+        lines = self.good_lines()
+        lines[lines.index("workers = 2")] = "workers = auto"
+        path = self.write(lines)
+        r = subprocess.run(["taskset", "-c", "0", BIN, "-t", "-c", path], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 worker)", r.stdout)
+
     def test_unknown_section(self):
         lines = self.good_lines()
         lines[lines.index("[global]")] = "[globl]"

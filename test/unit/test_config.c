@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "cpus.h"
 
 #define PATH "conf/starttlsd.ini"
 
@@ -701,6 +702,18 @@ test_hostnames(void)
 	    PATH ":7: source_address = 'gw:25': is not an IP address or a host name");
 }
 
+/* workers = auto: a cgroup v2 CPU quota caps the count. */
+static void
+test_cpus(void)
+{
+	CHECK(cpus_from_cpu_max("max 100000\n") == 0);
+	CHECK(cpus_from_cpu_max("100000 100000\n") == 1);
+	CHECK(cpus_from_cpu_max("150000 100000\n") == 2);
+	CHECK(cpus_from_cpu_max("50000 100000") == 1);
+	CHECK(cpus_from_cpu_max("") == 0 && cpus_from_cpu_max("x 1") == 0 && cpus_from_cpu_max("100 0") == 0);
+	CHECK(cpus_available() >= 1 && cpus_available() <= sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 /* Settings that parse but cannot work: -t must refuse them, saying why. */
 static void
 test_unworkable(void)
@@ -783,5 +796,6 @@ main(void)
 	test_section_tracking();
 	test_source_address_overflow();
 	test_hostnames();
+	test_cpus();
 	return check_done("test_config");
 }
