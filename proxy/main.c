@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <openssl/base.h>
 #include <uv.h>
@@ -37,6 +38,22 @@ usage(FILE *f)
 	    "  -V, --version       starttlsd, libuv and BoringSSL versions\n"
 	    "  -h, --help\n"
 	    "signals: TERM/INT drain and exit, HUP reloads everything (configuration, certificates, keys)\n");
+}
+
+/*
+ * Each session holds two descriptors: take the whole hard limit for open
+ * files (the soft one is often 1024). Where that is refused (a system call
+ * filter), the limit the service manager set stays.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 /* --probe: only the file's listeners matter, not its keys (the prober may not read them). */
@@ -118,5 +135,6 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(gen->cfg->log_level);
+	raise_nofile();
 	return master_run(path, gen);
 }

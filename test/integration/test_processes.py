@@ -135,3 +135,26 @@ class ProcessesTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class OpenFilesTest(unittest.TestCase):
+    def test_soft_limit_raised_to_the_hard_one(self):
+        """Two descriptors per session: a soft limit of 1024 would cap starttlsd
+        at ~500 sessions whatever max_connections says."""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        low = min(256, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))    # inherited by starttlsd
+        try:
+            backend = ScriptedBackend()
+            self.addCleanup(backend.close)
+            proxy = Proxy(backend.port)
+            self.addCleanup(proxy.__exit__, None, None, None)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if low == hard:
+            self.skipTest("the hard limit is already the soft one")
+        for pid in proxy.server_pids():
+            with open("/proc/%d/limits" % pid) as f:
+                line = [l for l in f if l.startswith("Max open files")][0].split()
+            self.assertEqual(line[3], str(hard) if hard != resource.RLIM_INFINITY else "unlimited", line)
