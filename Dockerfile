@@ -2,14 +2,28 @@
 # with only the runtime libraries (etc/container/packages), as a non-root user.
 #
 #   docker build -t starttlsd .
-#   docker run -v ./starttlsd.ini:/etc/starttlsd/starttlsd.ini:ro \
-#              -v ./tls:/etc/starttlsd/tls:ro -p 25:25 -p 465:465 -p 587:587 starttlsd
+#   docker run -d --name starttlsd -p 25:25 -p 465:465 -p 587:587 \
+#       --sysctl net.ipv4.ip_unprivileged_port_start=0 --cap-drop ALL --read-only \
+#       -v "$PWD/config:/etc/starttlsd/config:ro" -v "$PWD/tls:/etc/starttlsd/tls:ro" \
+#       --health-cmd '/usr/sbin/starttlsd --probe -c /etc/starttlsd/config/starttlsd.ini' \
+#       starttlsd -c /etc/starttlsd/config/starttlsd.ini
 #
-# The configuration and the certificates are mounted read-only; with
-# [tls] watch = yes a renewed certificate is picked up without a restart.
-# Ports below 1024 work for the non-root user because Docker sets
-# net.ipv4.ip_unprivileged_port_start=0 in a container's network namespace
-# (Kubernetes: see etc/kubernetes/).
+# ./config holds starttlsd.ini (start from etc/container/starttlsd.ini; its
+# backend = mta:2525 needs the MTA reachable as "mta": a network alias, or
+# --add-host mta:ADDRESS, or edit it), ./tls holds tls.crt and tls.key, readable
+# by the image's user. Both are mounted as directories, read-only: a file
+# replaced by renaming over it (an editor, certbot, a Kubernetes volume) is
+# seen by SIGHUP and by [tls] watch = yes, which a single-file mount would
+# hide. Without arguments the image serves its built-in copy of
+# etc/container/starttlsd.ini, /etc/starttlsd/starttlsd.ini, which the CMD and
+# the HEALTHCHECK below name; "-c" after the image name replaces that CMD, and
+# --health-cmd makes the health check probe the same file (etc/compose.yaml
+# does both; Kubernetes ignores HEALTHCHECK).
+#
+# starttlsd listens on 25, 465 and 587 itself, as its unprivileged user with no
+# capabilities: a network namespace with net.ipv4.ip_unprivileged_port_start=0
+# lets it (Docker 20.10 and later set that by default except with --network
+# host, which allows no such sysctl; Kubernetes: see etc/kubernetes/).
 
 FROM debian:bookworm AS build
 COPY tools/install-deps /src/tools/install-deps

@@ -122,7 +122,7 @@ class ImageRootTest(unittest.TestCase):
         ini = root.file("/etc/starttlsd/starttlsd.ini")
         with open(ini) as f:
             text = f.read()
-        self.assertRegex(text, r"(?m)^backend = mta:25$")
+        self.assertRegex(text, r"(?m)^backend = mta:2525$")
         ports = {}     # listener name -> host port
 
         def new_port(m):
@@ -130,7 +130,7 @@ class ImageRootTest(unittest.TestCase):
             return m.group(0).replace(m.group(2), "127.0.0.1:%d" % ports[m.group(1)])
         text = re.sub(r"(?ms)^\[listener (\w+)\].*?^listen = (0\.0\.0\.0:\d+)$", new_port, text)
         self.assertIn("smtp", ports)
-        text = text.replace("backend = mta:25", "backend = mta:%d" % postfix.port)
+        text = text.replace("backend = mta:2525", "backend = mta:%d" % postfix.port)
         with open(ini, "w") as f:
             f.write(text)
 
