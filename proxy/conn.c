@@ -412,6 +412,16 @@ conn_accept(struct conn *c, uv_stream_t *server)
 	return 0;
 }
 
+int
+conn_adopt(struct conn *c, int fd)
+{
+	int r = uv_tcp_open(&c->tcp, fd);
+
+	if (r == 0)
+		c->connected = 1;
+	return r;
+}
+
 static void
 on_connect(uv_connect_t *req, int status)
 {

@@ -111,6 +111,9 @@ int conn_init(struct conn *c, struct conn_loop *cl, const struct conn_events *ev
 /* Accept a pending connection of server into c. Returns 0 or a libuv error (close c then). */
 int conn_accept(struct conn *c, uv_stream_t *server);
 
+/* Take fd, a connected socket accepted by other means (accept4()). Returns 0 or a libuv error (fd is then not closed). */
+int conn_adopt(struct conn *c, int fd);
+
 /*
  * Connect c to addr, from src if it is not NULL. ev->connected reports the
  * outcome; what is written before is sent once connected. Returns 0 or a

@@ -606,7 +606,7 @@ free_unaccepted(uv_handle_t *h)
 
 struct session *
 session_start(const struct session_env *env, struct gen *gen, const struct listener_conf *lc, uv_stream_t *server,
-    uint64_t id)
+    int fd, uint64_t id)
 {
 	struct conn_loop *cl = env->cl;
 	struct session *s;
@@ -625,7 +625,7 @@ session_start(const struct session_env *env, struct gen *gen, const struct liste
 		free(s);
 		return NULL;
 	}
-	if (conn_accept(&s->client, server) != 0) {
+	if ((fd >= 0 ? conn_adopt(&s->client, fd) : conn_accept(&s->client, server)) != 0) {
 		uv_close((uv_handle_t *)&s->client.tcp, free_unaccepted);
 		return NULL;
 	}

@@ -70,12 +70,13 @@ struct session {
 
 /*
  * Accept a pending connection on server (a socket of listener lc, with
- * configuration gen) and start its session in env. id is its sid;
- * env->gone(s, env->arg) is called when it is freed. Returns the session,
- * or NULL if the connection could not be accepted (nothing is left behind).
+ * configuration gen) — or, if fd >= 0, take fd, already accepted from it —
+ * and start its session in env. id is its sid; env->gone(s, env->arg) is
+ * called when it is freed. Returns the session, or NULL if the connection
+ * could not be taken (nothing is left behind; an fd is then the caller's).
  */
 struct session *session_start(const struct session_env *env, struct gen *gen, const struct listener_conf *lc,
-    uv_stream_t *server, uint64_t id);
+    uv_stream_t *server, int fd, uint64_t id);
 
 /* starttlsd is shutting down and the drain time is over: end with a 421. */
 void session_shutdown(struct session *s);

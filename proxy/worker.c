@@ -1,4 +1,5 @@
 /* worker.c - one event loop thread with its own listening sockets; see worker.h. */
+#define _GNU_SOURCE	/* accept4() */
 #include "worker.h"
 
 #include <errno.h>
@@ -44,22 +45,18 @@ session_gone(struct session *s, void *arg)
 		close_worker_handles(w);
 }
 
+/* Start a session for a connection on listener i: pending on its socket, or fd when >= 0. */
 static void
-on_connection(uv_stream_t *server, int status)
+start_session(struct worker *w, size_t i, int fd)
 {
-	struct worker *w = server->loop->data;
-	const struct listener_conf *lc = &w->gen->cfg->listeners[(size_t)(uintptr_t)server->data];
+	const struct listener_conf *lc = &w->gen->cfg->listeners[i];
 	uint64_t id = atomic_fetch_add(&next_id, 1) | ((uint64_t)w->index << 56);
 	struct session *s;
 
-	if (status < 0) {
-		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", lc->name, uv_strerror(status));
-		return;
-	}
-	if (w->stopping)
-		return;
-	if ((s = session_start(&w->env, w->gen, lc, server, id)) == NULL) {
+	if ((s = session_start(&w->env, w->gen, lc, (uv_stream_t *)&w->listeners[i], fd, id)) == NULL) {
 		log_event(LOG_WARN, "accept_error", "listener=%s error=\"cannot start session\"", lc->name);
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	/* A session is freed in a close callback, never inside session_start(): linking it now is safe. */
@@ -70,6 +67,40 @@ on_connection(uv_stream_t *server, int status)
 	w->sessions = s;
 	w->nsessions++;
 	atomic_store_explicit(&w->live, w->nsessions, memory_order_relaxed);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+	struct worker *w = server->loop->data;
+	size_t i = (size_t)(uintptr_t)server->data;
+
+	if (status < 0) {
+		log_event(LOG_WARN, "accept_error", "listener=%s error=\"%s\"", w->gen->cfg->listeners[i].name,
+		    uv_strerror(status));
+		return;
+	}
+	if (!w->stopping)
+		start_session(w, i, -1);
+}
+
+/*
+ * Closing a listening socket resets the connections the kernel completed
+ * but nobody accepted, and a balancer in front already counted them as
+ * connected: take them all first, to be served and drained like the rest.
+ * (On a reload the socket lives on in the new serving process; then this
+ * takes only what was queued at that instant.)
+ */
+static void
+accept_backlog(struct worker *w, size_t i)
+{
+	uv_os_fd_t lfd;
+	int fd;
+
+	if (uv_fileno((uv_handle_t *)&w->listeners[i], &lfd) != 0)
+		return;
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		start_session(w, i, fd);
 }
 
 unsigned
@@ -101,8 +132,10 @@ on_stop(uv_async_t *a)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	for (i = 0; i < w->gen->cfg->nlisteners; i++)
+	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
+		accept_backlog(w, i);
 		uv_close((uv_handle_t *)&w->listeners[i], NULL);
+	}
 	if (w->nsessions == 0) {
 		close_worker_handles(w);
 		return;
