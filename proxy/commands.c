@@ -106,6 +106,7 @@ cmd_bdat(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len
 		relay_close(r, "bdat_syntax_error", "4.5.4", "BDAT syntax error, closing connection");
 		return;
 	}
+	relay_note(r, RN_FORBIDDEN_COMMAND, 0);
 	relay_refuse(r, "502 5.5.1 BDAT not supported, use DATA");
 	if (r->state == R_DONE)
 		return;	/* that was the last error allowed: nothing more is read */
@@ -120,6 +121,7 @@ cmd_proxy_only(struct relay *r, const struct smtp_cmd *c, const char *line, size
 	(void)len;
 	log_event(LOG_WARN, "refused", "sid=%016llx command=%s reason=proxy_only_command", SID(r),
 	    smtp_verb_name(c->verb));
+	relay_note(r, RN_FORBIDDEN_COMMAND, 0);
 	relay_refuse(r, "550 5.7.1 %s is not allowed through this proxy", smtp_verb_name(c->verb));
 }
 
@@ -138,6 +140,7 @@ cmd_unknown(struct relay *r, const struct smtp_cmd *c, const char *line, size_t 
 	(void)c;
 	(void)line;
 	(void)len;
+	relay_note(r, RN_FORBIDDEN_COMMAND, 0);
 	relay_refuse(r, "500 5.5.1 Command unrecognized");
 }
 
@@ -208,10 +211,12 @@ commands_handle(struct relay *r, const char *line, size_t len)
 		return;
 	}
 	if (!r->tls && r->lc->require_tls && !commands[i].before_tls) {
+		relay_note(r, RN_REQUIRE_TLS, 0);
 		relay_refuse(r, "530 5.7.0 Must issue a STARTTLS command first");
 		return;
 	}
 	if (c.verb == SMTP_AUTH && !r->tls && r->lc->auth_before_tls == AUTH_HIDE) {
+		relay_note(r, RN_AUTH_BEFORE_TLS, 0);
 		relay_refuse(r, "538 5.7.11 Encryption required for requested authentication mechanism");
 		return;
 	}

@@ -278,6 +278,22 @@ set_identity(void *field, const char *v, const char **why)
 }
 
 static int
+set_log_format(void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "text", "json", NULL };
+
+	return set_choice(field, v, names, why, "must be text or json");
+}
+
+static int
+set_log_target(void *field, const char *v, const char **why)
+{
+	static const char *const names[] = { "stderr", "syslog", NULL };
+
+	return set_choice(field, v, names, why, "must be stderr or syslog");
+}
+
+static int
 set_verify_client(void *field, const char *v, const char **why)
 {
 	static const char *const names[] = { "none", "optional", "require", NULL };
@@ -417,6 +433,10 @@ static const struct key {
 #define L(name, set, field) { IN_LISTENER, name, set, offsetof(struct listener_conf, field), 0 }
 	G("workers", set_workers, workers),
 	G("log_level", set_log_level, log_level),
+	G("log_format", set_log_format, log_format),
+	G("log_target", set_log_target, log_target),
+	G("syslog_socket", set_string, syslog_socket),
+	{ IN_GLOBAL, "metrics", set_addr, offsetof(struct config, metrics), offsetof(struct config, metrics_line) },
 	G("shutdown_timeout", set_duration, shutdown_timeout_ms),
 	G("max_connections", set_count, max_connections),
 	G("user", set_string, user),
@@ -606,6 +626,8 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		snprintf(p->lc->listen_str, sizeof(p->lc->listen_str), "%s", value);
 	if (p->sec == SEC_LISTENER && strcmp(name, "backend") == 0)
 		snprintf(p->lc->backend_str, sizeof(p->lc->backend_str), "%s", value);
+	if (p->sec == SEC_GLOBAL && strcmp(name, "metrics") == 0)
+		snprintf(p->cfg->metrics_str, sizeof(p->cfg->metrics_str), "%s", value);
 	return 1;
 }
 
@@ -820,6 +842,9 @@ validate(struct parse *p)
 				    lc->listen_str, cfg->listeners[j].name);
 		if (lc->accept_proxy && lc->proxy_trusted == NULL)
 			return fail(p, lc->line, "[listener %s] has accept_proxy = yes but no proxy_trusted", lc->name);
+		if (cfg->metrics.ss_family != 0 && same_addr(&lc->listen, &cfg->metrics))
+			return fail(p, cfg->metrics_line, "metrics address %s is the listen address of [listener %s]",
+			    cfg->metrics_str, lc->name);
 		if (lc->hostname == NULL) {
 			if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
 				snprintf(host, sizeof(host), "localhost");
@@ -862,6 +887,11 @@ config_parse_string(const char *text, const char *path, char *err, size_t errlen
 	}
 	cfg->log_level = LOG_INFO;
 	cfg->shutdown_timeout_ms = 30 * 1000;
+	if ((cfg->syslog_socket = strdup("/dev/log")) == NULL) {
+		config_free(cfg);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
 	cfg->max_connections = 10000;
 	p.cfg = cfg;
 	p.text = text;
@@ -968,6 +998,7 @@ config_free(struct config *cfg)
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->chroot);
+	free(cfg->syslog_socket);
 	free(cfg->path);
 	free(cfg);
 }

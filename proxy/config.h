@@ -21,6 +21,8 @@
 enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG };
 
 enum auth_before_tls { AUTH_HIDE = 0, AUTH_ALLOW };
 enum bare_newline_conf { BARE_NORMALIZE = 0, BARE_REJECT };
@@ -110,6 +112,12 @@ struct config {
 	char *path;			/* file it was read from */
 	int workers;			/* workers = auto | N (auto resolved to CPU count) */
 	enum log_level log_level;	/* log_level = info */
+	enum log_format log_format;	/* log_format = text | json */
+	enum log_target log_target;	/* log_target = stderr | syslog */
+	char *syslog_socket;		/* syslog_socket = /dev/log */
+	struct sockaddr_storage metrics;	/* metrics = address:port (family 0: off) */
+	char metrics_str[64];		/* metrics = as written */
+	int metrics_line;
 	uint64_t shutdown_timeout_ms;	/* shutdown_timeout = 30s */
 	unsigned max_connections;	/* max_connections = 10000 (all listeners, 0 = no limit) */
 	char *user;			/* user = switch to this user after binding */

@@ -21,6 +21,9 @@ struct gen {
 	char warnings[1024];		/* "file:line: warning: ..." lines (backend names that do not resolve now) */
 };
 
+/* Build a generation from cfg (taken over: freed on failure too): names, certificates, keys. NULL with err set. */
+struct gen *gen_new(struct config *cfg, unsigned number, char *err, size_t errlen);
+
 /* Load and check the file at path. Returns a generation with one reference, or NULL with err set. */
 struct gen *gen_load(const char *path, unsigned number, char *err, size_t errlen);
 

@@ -56,6 +56,19 @@ raise_nofile(void)
 	}
 }
 
+/* The load-time warnings ("FILE:LINE: warning: ..." lines), in the configured form. */
+static void
+print_warnings(const char *w)
+{
+	char line[600];
+	const char *nl;
+
+	for (; (nl = strchr(w, '\n')) != NULL; w = nl + 1) {
+		snprintf(line, sizeof(line), "%.*s", (int)(nl - w), w);
+		log_config_message(LOG_WARN, line);
+	}
+}
+
 /* --probe: only the file's listeners matter, not its keys (the prober may not read them). */
 static int
 run_probe(const char *path)
@@ -86,6 +99,7 @@ main(int argc, char **argv)
 	};
 	const char *path = STARTTLSD_CONFIG;
 	char err[1024] = "";
+	struct config *cfg;
 	struct gen *gen;
 	int check = 0, probe = 0, opt;
 
@@ -118,13 +132,23 @@ main(int argc, char **argv)
 	}
 	if (probe)
 		return run_probe(path);
-	if ((gen = gen_load(path, 1, err, sizeof(err))) == NULL) {
+	/* A file that does not parse is reported as text: its log_format is unknown. */
+	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	fputs(gen->warnings, stderr);
+	if (log_configure(cfg->log_format, cfg->log_target, cfg->syslog_socket, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		config_free(cfg);
+		return 1;
+	}
+	if ((gen = gen_new(cfg, 1, err, sizeof(err))) == NULL) {
+		log_config_message(LOG_ERROR, err);
+		return 1;
+	}
+	print_warnings(gen->warnings);
 	if (privs_check(gen->cfg, !check, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+		log_config_message(LOG_ERROR, err);
 		gen_unref(gen);
 		return 1;
 	}

@@ -327,6 +327,13 @@ reload(void)
 		notify_send("READY=1\nSTATUS=reload failed: %s", err);
 		return;
 	}
+	if (log_configure(next->cfg->log_format, next->cfg->log_target, next->cfg->syslog_socket, err,
+	    sizeof(err)) != 0) {
+		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number, err);
+		notify_send("READY=1\nSTATUS=reload failed: %s", err);
+		gen_unref(next);
+		return;
+	}
 	log_warnings(next);
 	if ((fds = malloc(next->cfg->nlisteners * (size_t)next->cfg->workers * sizeof(*fds))) == NULL ||
 	    sockets_bind(&socks, next->cfg, fds, err, sizeof(err)) != 0 || (pending = spawn(next, fds)) == NULL) {

@@ -75,3 +75,14 @@ pending_free(struct pending *q)
 	buf_free(&q->locals);
 	q->head = q->len = q->at_backend = 0;
 }
+
+int
+pending_has(const struct pending *q, unsigned kind)
+{
+	unsigned i;
+
+	for (i = 0; i < q->len; i++)
+		if ((q->kinds[(q->head + i) % PENDING_MAX] & ~PF_POST_TLS) == kind)
+			return 1;
+	return 0;
+}

@@ -62,6 +62,9 @@ int pending_push_local(struct pending *q, const char *text, size_t n);
 /* The oldest entry's kind (flags included); only when len > 0. */
 unsigned pending_head(const struct pending *q);
 
+/* Is an entry of this kind (without PF_POST_TLS) queued? */
+int pending_has(const struct pending *q, unsigned kind);
+
 /* The oldest entry's text when it is a P_LOCAL; *n gets its length. */
 const char *pending_local(const struct pending *q, size_t *n);
 

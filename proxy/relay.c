@@ -47,9 +47,11 @@ start_tls_when_idle(struct relay *r, struct buf *in)
 		return;
 	relay_send_client(r, "220 2.0.0 Ready to start TLS\r\n", 30);
 	/* CVE-2011-0411: plaintext after STARTTLS is never executed. */
-	if ((dropped = buf_pending(in)) > 0)
+	if ((dropped = buf_pending(in)) > 0) {
 		log_event(LOG_WARN, "starttls_injection", "sid=%016llx client=%s discarded_bytes=%zu", SID(r), r->peer,
 		    dropped);
+		relay_note(r, RN_STARTTLS_INJECTION, dropped);
+	}
 	buf_clear(in);
 	r->tls = 1;
 	r->state = R_TLS;
@@ -75,6 +77,7 @@ static void
 line_too_long(struct relay *r, size_t max)
 {
 	log_event(LOG_INFO, "refused", "sid=%016llx reason=line_too_long max=%zu", SID(r), max);
+	relay_note(r, RN_LINE_LENGTH, 0);
 	if (r->state == R_AUTH) {
 		relay_send_line(r, "*", 1);	/* cancel the exchange; the backend's 501 answers */
 		r->after_skip = R_WAIT;		/* and nothing is read as a command before it */
@@ -124,6 +127,7 @@ static void
 reject_message(struct relay *r, const char *why)
 {
 	log_event(LOG_INFO, "message_rejected", "sid=%016llx reason=%s", SID(r), why);
+	relay_note(r, strcmp(why, "bare_newline") == 0 ? RN_BARE_NEWLINE : RN_LINE_LENGTH, 0);
 	r->msg_rejected = why;
 	r->backend_gone = 1;
 	r->io->drop_backend(r->ctx);
@@ -160,6 +164,7 @@ end_message(struct relay *r)
 		pending_push(&r->q, P_DATA_END);
 		return;
 	}
+	relay_note(r, RN_MESSAGE_REJECTED, 0);
 	if (strcmp(r->msg_rejected, "line_too_long") == 0)
 		relay_local(r, "550 5.6.0 Message rejected: a line is longer than %zu bytes", r->lc->max_data_line_length);
 	else
@@ -351,6 +356,7 @@ relay_timeout(struct relay *r, int whole_session)
 {
 	int data = r->state == R_DATA || (r->q.len > 0 && pending_head(&r->q) == P_DATA_END);
 
+	relay_note(r, RN_TIMEOUT, 0);
 	if (whole_session)
 		relay_abort(r, "session_timeout", "4.4.2", "Session too long, closing connection");
 	else

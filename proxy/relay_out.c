@@ -46,10 +46,19 @@ relay_forward(struct relay *r, const char *line, size_t len, unsigned kind)
 }
 
 void
+relay_note(struct relay *r, enum relay_note what, uint64_t n)
+{
+	if (r->io->note != NULL)
+		r->io->note(r->ctx, what, n);
+}
+
+void
 relay_end(struct relay *r, const char *reason, int graceful)
 {
 	if (r->stopped)
 		return;
+	if (r->state == R_DATA || (r->q.len > 0 && pending_has(&r->q, P_DATA_END)))
+		relay_note(r, RN_MESSAGE_ABORTED, 0);
 	if (r->state == R_DATA && !r->backend_gone)
 		r->io->drop_backend(r->ctx);
 	r->state = R_DONE;
@@ -119,8 +128,10 @@ relay_refuse(struct relay *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	vlocal(r, fmt, ap);
 	va_end(ap);
-	if (++r->errors >= r->lc->max_errors && r->lc->max_errors > 0)
+	if (++r->errors >= r->lc->max_errors && r->lc->max_errors > 0) {
+		relay_note(r, RN_MAX_ERRORS, 0);
 		relay_close(r, "too_many_errors", "4.7.0", "Too many errors, closing connection");
+	}
 }
 
 void

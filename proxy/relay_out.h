@@ -56,6 +56,9 @@ void relay_abort(struct relay *r, const char *reason, const char *status, const 
  */
 void relay_end(struct relay *r, const char *reason, int graceful);
 
+/* Tell the session something to count (io->note), if it listens. */
+void relay_note(struct relay *r, enum relay_note what, uint64_t n);
+
 /* Replace *dst with a copy of p[0..n), cut at 255 bytes (NULL if out of memory). */
 void relay_keep(char **dst, const char *p, size_t n);
 

@@ -30,6 +30,22 @@ enum relay_state {
 	R_DONE,		/* QUIT sent, or closing: input is ignored */
 };
 
+/* What happened, for counting (relay_io.note): messages and the policy rules that refused something. */
+enum relay_note {
+	RN_MESSAGE_ACCEPTED,	/* a 2xx to the final dot (n: the bytes sent) */
+	RN_MESSAGE_REJECTED,	/* a 4xx/5xx to the final dot, the backend's or ours */
+	RN_MESSAGE_ABORTED,	/* the session ended inside a message */
+	RN_REQUIRE_TLS,		/* policy rules, each time one refuses something */
+	RN_AUTH_BEFORE_TLS,
+	RN_STARTTLS_INJECTION,
+	RN_BARE_NEWLINE,
+	RN_LINE_LENGTH,
+	RN_MAX_ERRORS,
+	RN_FORBIDDEN_COMMAND,
+	RN_TIMEOUT,
+	RN_COUNT
+};
+
 /* What the relay asks of the session below it. Every function gets ctx. */
 struct relay_io {
 	/* Queue bytes for the client (through TLS once it is up). */
@@ -49,6 +65,8 @@ struct relay_io {
 	void (*deadline)(void *ctx, uint64_t ms);
 	/* End the session: with graceful, queued output reaches the client first. */
 	void (*end)(void *ctx, const char *reason, int graceful);
+	/* Something to count happened (may be NULL). */
+	void (*note)(void *ctx, enum relay_note what, uint64_t n);
 };
 
 struct relay {

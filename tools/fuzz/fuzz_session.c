@@ -71,6 +71,8 @@ struct fake {
 	unsigned next_tag;		/* the client must see tags in this order */
 	unsigned asked[4096 / 8];	/* bit per tag: it answered a command */
 	int tls_requested, tls_up, ended, dropped, client_eof;
+	unsigned notes[RN_COUNT];	/* what the relay counted */
+	unsigned backend_eods;		/* ends of data the backend got */
 	int wrote_in_handshake;		/* the relay wrote to the client during the handshake */
 	size_t backend_at_starttls;	/* to_backend's length when TLS was asked for */
 	char tail[4];			/* the last consumed client bytes (end-of-data context) */
@@ -151,8 +153,20 @@ io_end(void *ctx, const char *reason, int graceful)
 	f->ended = 1;
 }
 
+/* Counted outcomes: a message is accepted only after the backend got its end of data. */
+static void
+io_note(void *ctx, enum relay_note what, uint64_t n)
+{
+	struct fake *f = ctx;
+
+	FUZZ_CHECK(what < RN_COUNT);
+	(void)n;
+	f->notes[what]++;
+	FUZZ_CHECK(f->notes[RN_MESSAGE_ACCEPTED] <= f->backend_eods);
+}
+
 static const struct relay_io fake_io = {
-	io_to_client, io_to_backend, io_client_full, io_start_tls, io_drop_backend, io_deadline, io_end,
+	io_to_client, io_to_backend, io_client_full, io_start_tls, io_drop_backend, io_deadline, io_end, io_note,
 };
 
 /* --- the model backend --- */
@@ -220,6 +234,7 @@ backend_parse(struct fake *f)
 				FUZZ_CHECK(!f->b.line_too_long);	/* such a message never completes */
 				f->b.in_data = 0;
 				eods++;
+				f->backend_eods++;
 				owe(f, C_DATA_END);
 			} else if (n > f->lc->max_data_line_length && !received_line(f, p, n)) {
 				f->b.line_too_long = 1;
