@@ -5,6 +5,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Warn about certificates that expire soon, and loudly about expired ones (they are still served). */
+static void
+warn_expiry(struct gen *g)
+{
+	const struct tls_cert_info *c;
+	size_t i, used = strlen(g->warnings);
+	time_t now = time(NULL), t;
+	struct tm tm;
+	char when[32];
+
+	for (i = 0; (c = tls_server_cert(g->tls, i)) != NULL && used + 1 < sizeof(g->warnings); i++) {
+		if (c->not_after - (int64_t)now >= GEN_EXPIRY_WARN_S)
+			continue;
+		t = (time_t)c->not_after;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M UTC", &tm);
+		if (c->not_after <= (int64_t)now)
+			snprintf(g->warnings + used, sizeof(g->warnings) - used, "%s:%d: warning: certificate %s EXPIRED on "
+			    "%s: still served, but clients that check will refuse it; renew it\n", g->cfg->path, c->line,
+			    c->file, when);
+		else
+			snprintf(g->warnings + used, sizeof(g->warnings) - used, "%s:%d: warning: certificate %s expires "
+			    "in %lld days (%s)\n", g->cfg->path, c->line, c->file,
+			    (long long)((c->not_after - (int64_t)now) / 86400), when);
+		used += strlen(g->warnings + used);
+	}
+}
 
 struct gen *
 gen_new(struct config *cfg, unsigned number, char *err, size_t errlen)
@@ -25,6 +54,7 @@ gen_new(struct config *cfg, unsigned number, char *err, size_t errlen)
 		free(g);
 		return NULL;
 	}
+	warn_expiry(g);
 	return g;
 }
 

@@ -18,8 +18,12 @@ struct gen {
 	struct config *cfg;		/* read-only */
 	struct tls_server *tls;		/* read-only (BoringSSL contexts are thread-safe) */
 	unsigned number;		/* 1 for the first load, +1 per reload, for logs */
-	char warnings[1024];		/* "file:line: warning: ..." lines (backend names that do not resolve now) */
+	char warnings[4096];		/* "file:line: warning: ..." lines: backend names that do not
+					 * resolve now, certificates that expire within 14 days or have */
 };
+
+/* Certificates this close to expiry are warned about at every load. */
+#define GEN_EXPIRY_WARN_S (14 * 86400)
 
 /* Build a generation from cfg (taken over: freed on failure too): names, certificates, keys. NULL with err set. */
 struct gen *gen_new(struct config *cfg, unsigned number, char *err, size_t errlen);

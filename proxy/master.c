@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "server.h"
 #include "sockets.h"
@@ -34,6 +35,7 @@ struct child {
 	int report;		/* its end of the report pipe (read) */
 	struct gen *gen;	/* its configuration (a reference) */
 	int *fds;		/* its sockets (listener-major) */
+	int metrics_fd;		/* its metrics endpoint socket, or -1 */
 	int ready;		/* it said "ready" */
 	int draining;		/* told to drain */
 	uint64_t started_ms;	/* when it was forked */
@@ -42,6 +44,7 @@ struct child {
 	unsigned sessions;	/* its last "sessions N" */
 };
 
+static struct metrics_shm *shm;		/* counters shared with the serving processes */
 static const char *config_path;
 static struct gen *current;		/* the configuration being served */
 static struct child children[MAX_CHILDREN];
@@ -80,8 +83,9 @@ child_free(struct child *c)
 
 /* In the forked child: keep only what serving gen on fds needs, then serve. */
 static void
-become_server(struct gen *gen, const int *fds, int report)
+become_server(struct child *c, struct gen *gen, int report)
 {
+	struct server_args a = { gen, c->fds, c->metrics_fd, report, shm, metrics_first_slot((size_t)(c - children)) };
 	sigset_t none;
 	size_t i;
 
@@ -94,18 +98,18 @@ become_server(struct gen *gen, const int *fds, int report)
 		if (children[i].pid != 0 && children[i].report >= 0)
 			close(children[i].report);
 	for (i = 0; i < socks.n; i++) {
-		size_t k, mine = 0;
+		size_t k, mine = socks.v[i].fd == c->metrics_fd;
 		for (k = 0; k < gen->cfg->nlisteners * (size_t)gen->cfg->workers; k++)
-			mine |= fds[k] == socks.v[i].fd;
+			mine |= c->fds[k] == socks.v[i].fd;
 		if (!mine)
 			close(socks.v[i].fd);
 	}
-	exit(server_run(gen, fds, report));
+	exit(server_run(&a));
 }
 
 /* Fork a serving process for gen on fds (copied). Returns it, or NULL. */
 static struct child *
-spawn(struct gen *gen, const int *fds)
+spawn(struct gen *gen, const int *fds, int metrics_fd)
 {
 	size_t nfds = gen->cfg->nlisteners * (size_t)gen->cfg->workers, i;
 	struct child *c = NULL;
@@ -122,6 +126,7 @@ spawn(struct gen *gen, const int *fds)
 		return NULL;
 	}
 	memcpy(c->fds, fds, nfds * sizeof(*c->fds));
+	c->metrics_fd = metrics_fd;
 	if ((c->pid = fork()) < 0) {
 		close(p[0]);
 		close(p[1]);
@@ -130,7 +135,7 @@ spawn(struct gen *gen, const int *fds)
 	}
 	if (c->pid == 0) {
 		close(p[0]);
-		become_server(gen, fds, p[1]);
+		become_server(c, gen, p[1]);
 	}
 	close(p[1]);
 	c->report = p[0];
@@ -159,6 +164,32 @@ status(void)
 		    serving->sessions == 1 ? "" : "s");
 }
 
+/* A reload's outcome, for the metrics. */
+static void
+count_reload(int ok)
+{
+	if (shm == NULL)
+		return;
+	if (ok) {
+		atomic_fetch_add(&shm->reloads_ok, 1);
+		atomic_store(&shm->last_reload_ok_unix, (uint64_t)time(NULL));
+	} else {
+		atomic_fetch_add(&shm->reloads_failed, 1);
+	}
+}
+
+/* A reload did not happen: say why (log, metrics, systemd's STATUS=); the old configuration serves on. */
+static void
+reload_failed(const char *why)
+{
+	char q[1100];
+
+	count_reload(0);
+	log_event(LOG_ERROR, "reload_failed", "generation=%u error=%s action=keeping_old", current->number,
+	    log_quote(q, sizeof(q), why, strlen(why)));
+	notify_send("READY=1\nSTATUS=reload failed: %s", why);
+}
+
 /* A serving process said it is ready: the first, a restarted one, or a reload's. */
 static void
 on_ready(struct child *c)
@@ -175,6 +206,7 @@ on_ready(struct child *c)
 		gen_ref(current);
 		sockets_prune(&socks);
 		log_set_level(current->cfg->log_level);
+		count_reload(1);
 		log_event(LOG_INFO, "reloaded", "generation=%u config=%s pid=%d", current->number, config_path, (int)c->pid);
 		notify_send("READY=1");
 		status();
@@ -231,14 +263,14 @@ undo_reload(const char *why)
 	int *fds;
 
 	pending = NULL;
-	log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number, why);
+	reload_failed(why);
 	if ((fds = malloc(current->cfg->nlisteners * (size_t)current->cfg->workers * sizeof(*fds))) != NULL) {
 		char err[256];
-		if (sockets_bind(&socks, current->cfg, fds, err, sizeof(err)) == 0)
+		int mfd;
+		if (sockets_bind(&socks, current->cfg, fds, &mfd, err, sizeof(err)) == 0)
 			sockets_prune(&socks);
 		free(fds);
 	}
-	notify_send("READY=1\nSTATUS=reload failed: %s", why);
 }
 
 static void
@@ -254,6 +286,7 @@ reap(void)
 				c = &children[i];
 		if (c == NULL)
 			continue;
+		metrics_fold(shm, metrics_first_slot((size_t)(c - children)), (size_t)c->gen->cfg->workers);
 		log_event(c->draining || stopping ? LOG_INFO : LOG_ERROR, "serving_process_exited",
 		    "pid=%d generation=%u status=%d%s", (int)pid, c->gen->number,
 		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), c->draining ? " drained=yes" : "");
@@ -286,10 +319,11 @@ restart(void)
 {
 	int *fds = malloc(current->cfg->nlisteners * (size_t)current->cfg->workers * sizeof(*fds));
 	char err[256];
+	int mfd;
 
 	restart_at = 0;
-	if (fds != NULL && sockets_bind(&socks, current->cfg, fds, err, sizeof(err)) == 0 &&
-	    (serving = spawn(current, fds)) != NULL)
+	if (fds != NULL && sockets_bind(&socks, current->cfg, fds, &mfd, err, sizeof(err)) == 0 &&
+	    (serving = spawn(current, fds, mfd)) != NULL)
 		log_event(LOG_WARN, "restarted", "pid=%d generation=%u", (int)serving->pid, current->number);
 	else
 		restart_at = now_ms() + RESTART_MAX_MS;
@@ -313,33 +347,29 @@ reload(void)
 {
 	char err[1024];
 	struct gen *next;
-	int *fds;
+	int *fds, mfd;
 
 	reload_at = 0;
 	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu", notify_monotonic_usec());
 	if (pending != NULL) {
-		log_event(LOG_WARN, "reload_failed", "generation=%u error=\"a reload is already in progress\"",
-		    current->number);
+		reload_failed("a reload is already in progress");
 		return;
 	}
 	if ((next = gen_load(config_path, current->number + 1, err, sizeof(err))) == NULL) {
-		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number, err);
-		notify_send("READY=1\nSTATUS=reload failed: %s", err);
+		reload_failed(err);
 		return;
 	}
 	if (log_configure(next->cfg->log_format, next->cfg->log_target, next->cfg->syslog_socket, err,
 	    sizeof(err)) != 0) {
-		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number, err);
-		notify_send("READY=1\nSTATUS=reload failed: %s", err);
+		reload_failed(err);
 		gen_unref(next);
 		return;
 	}
 	log_warnings(next);
 	if ((fds = malloc(next->cfg->nlisteners * (size_t)next->cfg->workers * sizeof(*fds))) == NULL ||
-	    sockets_bind(&socks, next->cfg, fds, err, sizeof(err)) != 0 || (pending = spawn(next, fds)) == NULL) {
-		log_event(LOG_ERROR, "reload_failed", "generation=%u error=\"%s\" action=keeping_old", current->number,
-		    fds == NULL ? "out of memory" : err);
-		notify_send("READY=1\nSTATUS=reload failed");
+	    sockets_bind(&socks, next->cfg, fds, &mfd, err, sizeof(err)) != 0 ||
+	    (pending = spawn(next, fds, mfd)) == NULL) {
+		reload_failed(fds == NULL ? "out of memory" : err);
 	} else {
 		watch_free(watcher);
 		watcher = watch_new(next->cfg);
@@ -464,7 +494,7 @@ master_run(const char *path, struct gen *gen)
 {
 	sigset_t set;
 	char err[1024];
-	int *fds, i;
+	int *fds, i, mfd;
 
 	config_path = path;
 	current = gen;
@@ -487,14 +517,16 @@ master_run(const char *path, struct gen *gen)
 	}
 	if ((fds = malloc(gen->cfg->nlisteners * (size_t)gen->cfg->workers * sizeof(*fds))) == NULL)
 		return 1;
-	if (sockets_bind(&socks, gen->cfg, fds, err, sizeof(err)) != 0) {
-		fprintf(stderr, "%s\n", err);
+	if (sockets_bind(&socks, gen->cfg, fds, &mfd, err, sizeof(err)) != 0) {
+		log_config_message(LOG_ERROR, err);
 		free(fds);
 		return 1;
 	}
+	if ((shm = metrics_shm_new()) == NULL)
+		log_event(LOG_WARN, "metrics", "error=\"no shared memory: counters start over with each serving process\"");
 	notify_init();
 	watcher = watch_new(gen->cfg);
-	serving = spawn(gen, fds);
+	serving = spawn(gen, fds, mfd);
 	free(fds);
 	if (serving == NULL) {
 		fprintf(stderr, "starttlsd: cannot start a serving process: %s\n", strerror(errno));

@@ -24,6 +24,8 @@ target_of(const struct sockaddr_storage *listen)
 	return t;
 }
 
+static int connect_to(const struct sockaddr_storage *a, int timeout_ms, const char **why);
+
 /* Wait until fd is ready for events. Returns 0, or -1 on timeout or error. */
 static int
 wait_fd(int fd, short events, int timeout_ms)
@@ -31,6 +33,17 @@ wait_fd(int fd, short events, int timeout_ms)
 	struct pollfd p = { .fd = fd, .events = events };
 
 	return poll(&p, 1, timeout_ms) == 1 ? 0 : -1;
+}
+
+int
+probe_connect(const struct sockaddr_storage *a, int timeout_ms, const char **why)
+{
+	int fd = connect_to(a, timeout_ms, why);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
 }
 
 /* Connect without blocking past the timeout. Returns the socket or -1 (why set). */

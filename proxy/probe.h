@@ -9,6 +9,7 @@
 #define STARTTLSD_PROBE_H
 
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "config.h"
 
@@ -18,5 +19,8 @@
  * STARTTLS listener, an accepted connection on an implicit one), else 1.
  */
 int probe_run(const struct config *cfg, int timeout_ms, FILE *out);
+
+/* Can a TCP connection to a be made within timeout_ms? Returns 0, or -1 with why (a static string). */
+int probe_connect(const struct sockaddr_storage *a, int timeout_ms, const char **why);
 
 #endif

@@ -169,9 +169,8 @@ resolver_free(struct resolver *r)
 	free(r);
 }
 
-/* Blocking lookup of host (for the load-time checks). Returns 0 with *out set, or a getaddrinfo error. */
-static int
-lookup_now(const char *host, int family, struct sockaddr_storage *out)
+int
+resolve_now(const char *host, int family, struct sockaddr_storage *out)
 {
 	struct addrinfo hints, *res, *ai;
 	int rc;
@@ -207,7 +206,7 @@ resolve_config_names(struct config *cfg, char *warn, size_t warnlen, char *err, 
 		struct endpoint *src = &lc->source_address;
 		if (src->host != NULL) {
 			int family = lc->backend.host == NULL ? lc->backend.addr.ss_family : AF_UNSPEC;
-			if ((rc = lookup_now(src->host, family, &src->addr)) != 0) {
+			if ((rc = resolve_now(src->host, family, &src->addr)) != 0) {
 				snprintf(err, errlen, "%s:%d: source_address %s does not resolve%s (%s)", cfg->path,
 				    lc->source_address_line, src->host, family == AF_UNSPEC ? "" : family == AF_INET ?
 				    " to an IPv4 address like the backend's" : " to an IPv6 address like the backend's",
@@ -215,7 +214,7 @@ resolve_config_names(struct config *cfg, char *warn, size_t warnlen, char *err, 
 				return -1;
 			}
 		}
-		if (lc->backend.host != NULL && (rc = lookup_now(lc->backend.host, AF_UNSPEC, &ss)) != 0 && used < warnlen) {
+		if (lc->backend.host != NULL && (rc = resolve_now(lc->backend.host, AF_UNSPEC, &ss)) != 0 && used < warnlen) {
 			snprintf(warn + used, warnlen - used, "%s:%d: warning: backend %s does not resolve now (%s); "
 			    "sessions get 421 until it does\n", cfg->path, lc->backend_line, lc->backend.host, gai_strerror(rc));
 			used += strlen(warn + used);

@@ -43,6 +43,9 @@ struct resolve_req *resolver_lookup(struct resolver *r, const char *host, uint16
 /* The lookup's callback will not be called. */
 void resolve_cancel(struct resolve_req *q);
 
+/* Blocking: the first address of host (of family, or AF_UNSPEC), port 0. Returns 0, or a getaddrinfo() error. */
+int resolve_now(const char *host, int family, struct sockaddr_storage *out);
+
 /*
  * At load time (blocking, in the master): resolve each source_address
  * name to an address (of the backend's family when the backend is an

@@ -10,7 +10,9 @@
 
 #include <uv.h>
 
+#include "http_status.h"
 #include "log.h"
+#include "procstat.h"
 #include "privs.h"
 #include "worker.h"
 
@@ -21,6 +23,7 @@ static int nworkers;
 static int report;
 static uv_signal_t sig_term, sig_int;
 static uv_timer_t status_timer;
+static struct http_status *status_http;	/* the metrics endpoint, or NULL */
 
 /* One line to the master; it may be gone (then nobody listens). */
 static void
@@ -52,6 +55,9 @@ on_stop_signal(uv_signal_t *sig, int signum)
 
 	(void)sig;
 	log_event(LOG_INFO, "stopping", "pid=%d signal=%s", (int)getpid(), signum == SIGTERM ? "TERM" : "INT");
+	/* A draining process answers no probe: the new one (if any) does. */
+	http_status_stop(status_http);
+	status_http = NULL;
 	for (i = 0; i < nworkers; i++)
 		worker_stop(&workers[i]);
 	/* With these handles closed the main loop ends once the workers are done. */
@@ -61,14 +67,16 @@ on_stop_signal(uv_signal_t *sig, int signum)
 }
 
 int
-server_run(struct gen *gen, const int *fds, int report_fd)
+server_run(const struct server_args *a)
 {
+	struct gen *gen = a->gen;
 	const struct config *cfg = gen->cfg;
 	char err[1024];
 	int i, rc = 1;
 
-	report = report_fd;
+	report = a->report_fd;
 	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* a master that dies takes us with it (gracefully) */
+	procstat_open();			/* /proc, before any chroot */
 	if (privs_drop(cfg, err, sizeof(err)) != 0) {
 		log_event(LOG_ERROR, "privileges", "error=\"%s\"", err);
 		return 1;
@@ -86,15 +94,19 @@ server_run(struct gen *gen, const int *fds, int report_fd)
 		workers[i].index = i;
 		workers[i].gen = gen;
 		gen_ref(gen);
-		workers[i].fds = fds + (size_t)i;
+		workers[i].fds = a->fds + (size_t)i;
 		workers[i].fd_stride = (size_t)nworkers;
+		workers[i].metrics = metrics_slot_claim(a->shm, a->first_slot + (size_t)i, cfg);
 		if (worker_start(&workers[i]) != 0) {
 			log_event(LOG_ERROR, "worker_error", "worker=%d error=\"cannot start\"", i);
 			exit(1);
 		}
 	}
+	if (a->metrics_fd >= 0 && (status_http = http_status_start(a->metrics_fd, gen, a->shm)) == NULL)
+		log_event(LOG_ERROR, "metrics", "error=\"the metrics endpoint is not served\"");
 	tell("ready\n");
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+	http_status_stop(status_http);
 	for (i = 0; i < nworkers; i++)
 		worker_join(&workers[i]);
 	if (uv_loop_close(uv_default_loop()) != 0)

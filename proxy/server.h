@@ -10,13 +10,22 @@
 #ifndef STARTTLSD_SERVER_H
 #define STARTTLSD_SERVER_H
 
-#include "gen.h"
+#include <stddef.h>
 
-/*
- * Serve gen on fds (listener-major, cfg->workers per listener), reporting
- * on report_fd ("ready\n", then "sessions N\n" lines). Returns the process
- * exit status.
- */
-int server_run(struct gen *gen, const int *fds, int report_fd);
+#include "gen.h"
+#include "metrics.h"
+
+/* What a serving process gets from the master. */
+struct server_args {
+	struct gen *gen;		/* the configuration to serve */
+	const int *fds;			/* its listening sockets: listener-major, cfg->workers per listener */
+	int metrics_fd;			/* the metrics endpoint's socket, or -1 */
+	int report_fd;			/* to the master: "ready\n", then "sessions N\n" lines */
+	struct metrics_shm *shm;	/* the shared counters (NULL: none) */
+	size_t first_slot;		/* worker i counts in slot first_slot + i */
+};
+
+/* Serve as a.gen says. Returns the process exit status. */
+int server_run(const struct server_args *a);
 
 #endif

@@ -21,6 +21,50 @@
 
 static void session_end(struct session *s, const char *reason, int graceful);
 
+/* --- counting (metrics.h) --- */
+
+/* Its listener's index in the configuration: its row in the counters. */
+static size_t
+listener_index(const struct session *s)
+{
+	return (size_t)(s->lc - s->gen->cfg->listeners);
+}
+
+static void
+count(struct session *s, enum metrics_counter c, uint64_t n)
+{
+	metrics_add(s->env->metrics, listener_index(s), c, n);
+}
+
+/* Seconds since a uv_now() time. */
+static double
+since(const struct session *s, uint64_t t)
+{
+	return (double)(uv_now(s->loop) - t) / 1000.0;
+}
+
+static void
+io_note(void *ctx, enum relay_note what, uint64_t n)
+{
+	struct session *s = ctx;
+
+	switch (what) {
+	case RN_MESSAGE_ACCEPTED:
+		count(s, MC_MSG_ACCEPTED, 1);
+		count(s, MC_MSG_BYTES, n);
+		break;
+	case RN_MESSAGE_REJECTED:
+		count(s, MC_MSG_REJECTED, 1);
+		break;
+	case RN_MESSAGE_ABORTED:
+		count(s, MC_MSG_ABORTED, 1);
+		break;
+	default:	/* the policy rules, in the same order */
+		if (what >= RN_REQUIRE_TLS && what < RN_COUNT)
+			count(s, (enum metrics_counter)(MC_POLICY_REQUIRE_TLS + (what - RN_REQUIRE_TLS)), 1);
+	}
+}
+
 /* --- the one timer --- */
 
 static uint64_t
@@ -71,12 +115,17 @@ on_timer(uv_timer_t *t)
 	uint64_t now = uv_now(s->loop);
 
 	s->armed_at = 0;
-	if (expired(s->proxy_by, now))
+	if (expired(s->proxy_by, now)) {
+		count(s, MC_CONN_PROXY_HEADER_ERROR, 1);
 		session_end(s, "proxy_header_timeout", 0);
-	else if (expired(s->handshake_by, now))
+	} else if (expired(s->handshake_by, now)) {
+		count(s, MC_TLSFAIL_TIMEOUT, 1);
 		session_end(s, "tls_handshake_timeout", 0);
-	else if (expired(s->connect_by, now))
+	} else if (expired(s->connect_by, now)) {
+		count(s, MC_CONN_BACKEND_UNAVAILABLE, 1);
+		metrics_backend(s->env->metrics, listener_index(s), 0);
 		relay_backend_unavailable(&s->relay, "backend_connect_timeout");
+	}
 	else if (expired(s->session_by, now))
 		relay_timeout(&s->relay, 1);
 	else if (expired(s->relay_by, now))
@@ -122,7 +171,8 @@ io_start_tls(void *ctx)
 		session_end(s, "tls_setup_failed", 0);
 		return;
 	}
-	s->handshake_by = uv_now(s->loop) + s->lc->handshake_timeout_ms;
+	s->tls_started = uv_now(s->loop);
+	s->handshake_by = s->tls_started + s->lc->handshake_timeout_ms;
 	rearm(s);
 }
 
@@ -157,6 +207,7 @@ static const struct relay_io relay_io = {
 	.drop_backend = io_drop_backend,
 	.deadline = io_deadline,
 	.end = io_end,
+	.note = io_note,
 };
 
 /* --- flow control and the close path --- */
@@ -177,6 +228,10 @@ on_handle_closed(struct session *s)
 {
 	if (--s->nhandles > 0)
 		return;
+	count(s, MC_ACTIVE, (uint64_t)-1);	/* the gauge goes down */
+	if (s->relaying)
+		count(s, s->tls_up ? MC_SESSIONS_TLS : MC_SESSIONS_PLAIN, 1);
+	metrics_observe(s->env->metrics, MH_SESSION, since(s, s->started));
 	relay_free(&s->relay);
 	gen_unref(s->gen);
 	s->env->gone(s, s->env->arg);
@@ -246,6 +301,7 @@ take_proxy_header(struct session *s, struct buf *in)
 		return 0;
 	if (n <= 0) {
 		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=bad_proxy_header", SID(s), s->peer);
+		count(s, MC_CONN_PROXY_HEADER_ERROR, 1);
 		session_end(s, "bad_proxy_header", 0);
 		return 0;
 	}
@@ -316,7 +372,12 @@ on_client_tls_done(struct conn *c)
 	struct session *s = c->owner;
 
 	s->handshake_by = 0;
+	s->tls_up = 1;
 	log_tls(s);
+	count(s, strcmp(tls_version(&c->tls), "TLSv1.3") == 0 ?
+	    (SSL_session_reused(conn_ssl(c)) ? MC_TLS13_RESUMED : MC_TLS13_FULL) :
+	    (SSL_session_reused(conn_ssl(c)) ? MC_TLS12_RESUMED : MC_TLS12_FULL), 1);
+	metrics_observe(s->env->metrics, MH_HANDSHAKE, since(s, s->tls_started));
 	if (!tls_server_peer_allowed(conn_ssl(c))) {
 		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=client_certificate_not_valid_now "
 		    "resumed=yes", SID(s), s->peer);
@@ -333,6 +394,8 @@ on_client_error(struct conn *c, const char *what)
 	struct session *s = c->owner;
 	char e[256];
 
+	if (s->handshake_by != 0)	/* the handshake never finished */
+		count(s, strcmp(what, "tls_handshake") == 0 ? MC_TLSFAIL_HANDSHAKE : MC_TLSFAIL_CLOSED, 1);
 	if (strncmp(what, "tls", 3) == 0) {
 		log_event(LOG_WARN, "tls_error", "sid=%016llx stage=%s client=%s error=\"%s\"", SID(s),
 		    strcmp(what, "tls") == 0 ? "read" : "handshake", s->peer, tls_error(e, sizeof(e)));
@@ -404,12 +467,15 @@ on_backend_connected(struct conn *c, int status)
 		conn_close(&s->backend, CONN_NOW);
 		return;
 	}
+	metrics_backend(s->env->metrics, listener_index(s), status == 0);
 	if (status != 0) {
 		log_event(LOG_WARN, "backend_error", "sid=%016llx backend=%s error=\"%s\"", SID(s), s->lc->backend_str,
 		    uv_strerror(status));
+		count(s, MC_CONN_BACKEND_UNAVAILABLE, 1);
 		relay_backend_unavailable(&s->relay, "backend_connect_failed");
 		return;
 	}
+	metrics_observe(s->env->metrics, MH_BACKEND_CONNECT, since(s, s->connect_started));
 	s->connect_by = 0;
 	flow(s);
 }
@@ -479,6 +545,8 @@ on_backend_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n, i
 	if (status != 0) {
 		log_event(LOG_WARN, "backend_error", "sid=%016llx backend=%s error=\"%s\"", SID(s), s->lc->backend_str,
 		    uv_strerror(status));
+		count(s, MC_CONN_BACKEND_UNAVAILABLE, 1);
+		metrics_backend(s->env->metrics, listener_index(s), 0);
 		relay_backend_unavailable(&s->relay, "backend_resolve_failed");
 		return;
 	}
@@ -510,7 +578,8 @@ connect_backend(struct session *s)
 {
 	const struct endpoint *b = &s->lc->backend;
 
-	s->connect_by = uv_now(s->loop) + s->lc->connect_timeout_ms;
+	s->connect_started = uv_now(s->loop);
+	s->connect_by = s->connect_started + s->lc->connect_timeout_ms;
 	if (b->host == NULL) {
 		s->addrs[0] = b->addr;
 		s->naddrs = 1;
@@ -532,6 +601,7 @@ begin(struct session *s)
 	s->relaying = 1;
 	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, s->gen->cfg->max_connections, &why) != 0) {
 		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=%s", SID(s), s->peer, why);
+		count(s, strcmp(why, "max_connections_per_ip") == 0 ? MC_CONN_LIMIT_PER_IP : MC_CONN_LIMIT, 1);
 		/* On an implicit listener a 421 would cost a whole handshake: just close. */
 		if (lc->tls == TLS_MODE_IMPLICIT)
 			session_end(s, why, 0);
@@ -540,6 +610,7 @@ begin(struct session *s)
 		return;
 	}
 	s->counted = 1;
+	count(s, MC_CONN_ACCEPTED, 1);
 	if ((r = connect_backend(s)) != 0) {
 		on_backend_connected(&s->backend, r);
 		return;
@@ -634,6 +705,7 @@ session_start(const struct session_env *env, struct gen *gen, const struct liste
 	uv_timer_init(s->loop, &s->timer);
 	s->timer.data = s;
 	s->nhandles = 3;	/* from here on, session_end() is the only way out */
+	count(s, MC_ACTIVE, 1);
 	if (lc->session_timeout_ms)
 		s->session_by = s->started + lc->session_timeout_ms;
 	if (identify(s) != 0 && (lc->backend_identity != IDENTITY_NONE || lc->add_received)) {

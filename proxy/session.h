@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "gen.h"
 #include "identity.h"
+#include "metrics.h"
 #include "relay.h"
 #include "resolve.h"
 
@@ -27,6 +28,7 @@ struct session;
 struct session_env {
 	struct conn_loop *cl;		/* the connections' loop state */
 	struct resolver *resolver;	/* backend host names */
+	struct metrics_slot *metrics;	/* its worker's counters (NULL: none) */
 	void (*gone)(struct session *s, void *arg);	/* called once a session is freed */
 	void *arg;
 };
@@ -60,6 +62,9 @@ struct session {
 	/* The one timer, set to the earliest of these deadlines (uv_now() ms, 0 = none). */
 	uv_timer_t timer;
 	uint64_t started;		/* accept time */
+	uint64_t connect_started;	/* the backend connect began (for its histogram) */
+	uint64_t tls_started;		/* the client's handshake began (0: never) */
+	int tls_up;			/* the client's TLS is up */
 	uint64_t proxy_by;		/* the PROXY header */
 	uint64_t connect_by;		/* the backend connection */
 	uint64_t handshake_by;		/* the client's TLS handshake */

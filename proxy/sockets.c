@@ -94,11 +94,31 @@ undo(struct sockets *t, size_t n0)
 		t->v[i].used = 1;
 }
 
+/* The slot for a on worker w (-1: the metrics endpoint), bound now if new. NULL (errno set) on failure. */
+static struct socket_slot *
+slot_for(struct sockets *t, const struct sockaddr_storage *a, int w)
+{
+	struct socket_slot *s, *v;
+
+	if ((s = find(t, a, w)) != NULL)
+		return s;
+	if ((v = realloc(t->v, (t->n + 1) * sizeof(*v))) == NULL)
+		return NULL;
+	t->v = v;
+	s = &t->v[t->n];
+	if ((s->fd = open_listener(a)) < 0)
+		return NULL;
+	s->addr = *a;
+	s->worker = w;
+	t->n++;
+	return s;
+}
+
 int
-sockets_bind(struct sockets *t, const struct config *cfg, int *fds, char *err, size_t errlen)
+sockets_bind(struct sockets *t, const struct config *cfg, int *fds, int *metrics_fd, char *err, size_t errlen)
 {
 	size_t n0 = t->n, l, i;
-	struct socket_slot *s, *v;
+	struct socket_slot *s;
 	int w;
 
 	for (i = 0; i < t->n; i++)
@@ -108,17 +128,8 @@ sockets_bind(struct sockets *t, const struct config *cfg, int *fds, char *err, s
 		if (!known_addr(t, &lc->listen) && probe(&lc->listen) != 0)
 			goto fail;
 		for (w = 0; w < cfg->workers; w++) {
-			if ((s = find(t, &lc->listen, w)) == NULL) {
-				if ((v = realloc(t->v, (t->n + 1) * sizeof(*v))) == NULL)
-					goto fail;
-				t->v = v;
-				s = &t->v[t->n];
-				if ((s->fd = open_listener(&lc->listen)) < 0)
-					goto fail;
-				s->addr = lc->listen;
-				s->worker = w;
-				t->n++;
-			}
+			if ((s = slot_for(t, &lc->listen, w)) == NULL)
+				goto fail;
 			s->used = 1;
 			fds[l * (size_t)cfg->workers + (size_t)w] = s->fd;
 		}
@@ -129,6 +140,17 @@ fail:
 		undo(t, n0);
 		return -1;
 	}
+	*metrics_fd = -1;
+	if (cfg->metrics.ss_family == 0)
+		return 0;
+	if ((!known_addr(t, &cfg->metrics) && probe(&cfg->metrics) != 0) || (s = slot_for(t, &cfg->metrics, -1)) == NULL) {
+		snprintf(err, errlen, "%s:%d: metrics: cannot listen on %s: %s", cfg->path, cfg->metrics_line,
+		    cfg->metrics_str, strerror(errno));
+		undo(t, n0);
+		return -1;
+	}
+	s->used = 1;
+	*metrics_fd = s->fd;
 	return 0;
 }
 

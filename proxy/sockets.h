@@ -16,7 +16,7 @@
 /* One bound and listening socket. */
 struct socket_slot {
 	struct sockaddr_storage addr;	/* what it is bound to */
-	int worker;			/* the worker index it serves */
+	int worker;			/* the worker index it serves; -1: the metrics endpoint */
 	int fd;
 	int used;			/* wanted by the newest configuration */
 };
@@ -28,12 +28,13 @@ struct sockets {
 
 /*
  * Make sure every listener of cfg has a listening socket for each of its
- * workers, binding the missing ones (and checking first that no other
- * process holds a new address). Fills fds (cfg->nlisteners * cfg->workers,
- * listener-major) and marks which slots cfg uses. Returns 0, or -1 with a
- * message in err (the sockets it bound for cfg are closed again).
+ * workers, and the metrics endpoint one if it is on, binding the missing
+ * ones (and checking first that no other process holds a new address).
+ * Fills fds (cfg->nlisteners * cfg->workers, listener-major) and
+ * *metrics_fd (-1: off), and marks which slots cfg uses. Returns 0, or -1
+ * with a message in err (the sockets it bound for cfg are closed again).
  */
-int sockets_bind(struct sockets *t, const struct config *cfg, int *fds, char *err, size_t errlen);
+int sockets_bind(struct sockets *t, const struct config *cfg, int *fds, int *metrics_fd, char *err, size_t errlen);
 
 /* Close the sockets the newest configuration does not use. */
 void sockets_prune(struct sockets *t);

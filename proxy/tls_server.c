@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <openssl/err.h>
@@ -38,6 +39,7 @@
 struct cert_ctx {
 	SSL_CTX *ctx;
 	int is_ec;		/* ECDSA key (else RSA or other) */
+	struct tls_cert_info info;
 };
 
 /* A [tls] or [tls NAME] section: its names and certificates. */
@@ -357,6 +359,49 @@ next_word(const char **s, char *w, size_t wl)
 	return 1;
 }
 
+/* What the logs and metrics say about a loaded certificate. */
+static void
+describe(struct tls_cert_info *in, X509 *x, EVP_PKEY *pk, const struct tls_conf *tc, const char *file)
+{
+	int days = 0, secs = 0;
+
+	if (tc->name != NULL)
+		snprintf(in->section, sizeof(in->section), "tls %s", tc->name);
+	else
+		snprintf(in->section, sizeof(in->section), "tls");
+	in->type = EVP_PKEY_id(pk) == EVP_PKEY_EC ? "ecdsa" : EVP_PKEY_id(pk) == EVP_PKEY_RSA ? "rsa" : "other";
+	X509_NAME_oneline(X509_get_subject_name(x), in->subject, sizeof(in->subject));
+	snprintf(in->file, sizeof(in->file), "%.*s", (int)sizeof(in->file) - 1, file);
+	in->line = tc->certificate_line;
+	ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));	/* from now */
+	in->not_after = (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+}
+
+const struct tls_cert_info *
+tls_server_cert(const struct tls_server *ts, size_t i)
+{
+	size_t s;
+
+	for (s = 0; s < ts->nsets; i -= ts->sets[s].ncerts, s++)
+		if (i < ts->sets[s].ncerts)
+			return &ts->sets[s].certs[i].info;
+	return NULL;
+}
+
+const struct tls_cert_info *
+tls_server_served(SSL *ssl)
+{
+	const struct tls_server *ts = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ex_index);
+	const SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	size_t s, c;
+
+	for (s = 0; ts != NULL && s < ts->nsets; s++)
+		for (c = 0; c < ts->sets[s].ncerts; c++)
+			if (ts->sets[s].certs[c].ctx == ctx)
+				return &ts->sets[s].certs[c].info;
+	return NULL;
+}
+
 /* Load the certificates and keys of one section into set. */
 static int
 load_set(struct tls_server *ts, struct cert_set *set, const struct tls_conf *tc, const struct config *cfg,
@@ -402,6 +447,7 @@ load_set(struct tls_server *ts, struct cert_set *set, const struct tls_conf *tc,
 		x = SSL_CTX_get0_certificate(ctx);
 		if (x != NULL && (pk = X509_get_pubkey(x)) != NULL) {
 			set->certs[set->ncerts - 1].is_ec = EVP_PKEY_id(pk) == EVP_PKEY_EC;
+			describe(&set->certs[set->ncerts - 1].info, x, pk, tc, cert);
 			EVP_PKEY_free(pk);
 		}
 	}

@@ -15,6 +15,7 @@
 #define STARTTLSD_TLS_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -35,6 +36,22 @@ void tls_server_free(struct tls_server *ts);
 
 /* The context new connections start on. */
 SSL_CTX *tls_server_ctx(const struct tls_server *ts);
+
+/* A certificate being served, for logs, expiry warnings and metrics. */
+struct tls_cert_info {
+	char section[72];	/* "tls" or "tls NAME" */
+	const char *type;	/* "ecdsa", "rsa" or "other" */
+	char subject[256];	/* its subject, one line */
+	char file[256];		/* the certificate file */
+	int line;		/* its certificate = line */
+	int64_t not_after;	/* Unix time it expires */
+};
+
+/* The certificates being served, n of them; NULL if i is out of range. */
+const struct tls_cert_info *tls_server_cert(const struct tls_server *ts, size_t i);
+
+/* Which certificate a completed handshake used, or NULL. */
+const struct tls_cert_info *tls_server_served(SSL *ssl);
 
 /* A client certificate, as the log shows it (raw: the caller quotes). */
 struct tls_peer_cert {

@@ -176,6 +176,7 @@ worker_start(struct worker *w)
 	w->env.resolver = w->resolver;
 	w->env.gone = session_gone;
 	w->env.arg = w;
+	w->env.metrics = w->metrics;
 	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		uv_tcp_init(&w->loop, &w->listeners[i]);
 		w->listeners[i].data = (void *)(uintptr_t)i;	/* an index: reloads swap the config */

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "conn.h"
 #include "gen.h"
+#include "metrics.h"
 #include "session.h"
 
 struct worker {
@@ -35,6 +36,7 @@ struct worker {
 	atomic_uint live;		/* nsessions, for other threads (status reports) */
 	struct conn_loop cl;		/* the connections' shared flush and read buffer */
 	struct resolver *resolver;	/* backend host names, cached per loop */
+	struct metrics_slot *metrics;	/* its counters (NULL: none), set before worker_start() */
 	struct session_env env;		/* what its sessions get: cl, resolver, session_gone */
 };
 
