@@ -1,9 +1,11 @@
 /* commands.c - the command table; see commands.h. */
 #include "commands.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ehlo.h"
 #include "log.h"
 #include "relay_out.h"
 #include "smtp.h"
@@ -11,6 +13,28 @@
 #define SID(r) ((unsigned long long)(r)->id)
 
 typedef void cmd_fn(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len);
+
+/*
+ * EHLO toward a backend that knows only HELO: before TLS it gets HELO
+ * (whose 250 we turn into our EHLO reply); after TLS it already got its
+ * RSET, so the client's EHLO is answered here.
+ */
+static void
+ehlo_for_helo_backend(struct relay *r, unsigned flags)
+{
+	struct buf out = { 0 };
+	char line[300];
+	int l;
+
+	if (!(flags & PF_POST_TLS)) {
+		l = snprintf(line, sizeof(line), "HELO %s", r->helo != NULL ? r->helo : r->lc->hostname);
+		relay_forward(r, line, (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1, P_HELO_FOR_EHLO);
+		return;
+	}
+	if (ehlo_emulate(r->lc->hostname, 0, &out) == 0 && buf_pending(&out) > 2)
+		relay_local(r, "%.*s", (int)buf_pending(&out) - 2, buf_head(&out));	/* relay_local adds the CRLF */
+	buf_free(&out);
+}
 
 static void
 cmd_ehlo(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len)
@@ -21,6 +45,10 @@ cmd_ehlo(struct relay *r, const struct smtp_cmd *c, const char *line, size_t len
 	r->esmtp = c->verb == SMTP_EHLO;
 	r->need_ehlo = 0;
 	relay_reset_transaction(r);
+	if (c->verb == SMTP_EHLO && r->backend_helo_only) {
+		ehlo_for_helo_backend(r, flags);
+		return;
+	}
 	relay_forward(r, line, len, (c->verb == SMTP_EHLO ? P_EHLO : P_HELO) | flags);
 }
 

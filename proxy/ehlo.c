@@ -46,8 +46,9 @@ ehlo_rewrite(const char *reply, size_t len, const struct ehlo_opts *opts, struct
 	struct smtp_reply_line r;
 	size_t off = 0, ll, tl, kwl, nkept = 0;
 	const char *pend = NULL;	/* a kept line not yet written */
-	size_t pendlen = 0;
-	int code = 0;
+	const char *extra[2];
+	size_t pendlen = 0, nextra = 0, i;
+	int code = 0, have_pipelining = 0;
 
 	while (off < len) {
 		if ((ll = smtp_line_len(reply + off, len - off, &tl)) == 0)
@@ -64,6 +65,7 @@ ehlo_rewrite(const char *reply, size_t len, const struct ehlo_opts *opts, struct
 			kwl = keyword_len(r.text, r.textlen);
 			if (in_list(r.text, kwl, always_hidden) || in_list(r.text, kwl, opts->hide))
 				continue;
+			have_pipelining |= smtp_word_eq(r.text, kwl, "PIPELINING");
 		}
 		/* Write the previous kept line now that we know it is not last. */
 		if (pend != NULL && put_line(out, code, 0, pend, pendlen))
@@ -74,12 +76,24 @@ ehlo_rewrite(const char *reply, size_t len, const struct ehlo_opts *opts, struct
 	}
 	if (pend == NULL)
 		return -1;
-	if (opts->add_starttls) {
-		if (put_line(out, code, 0, pend, pendlen) || put_line(out, code, 1, "STARTTLS", 8))
+	if (opts->add_pipelining && !have_pipelining)
+		extra[nextra++] = "PIPELINING";
+	if (opts->add_starttls)
+		extra[nextra++] = "STARTTLS";
+	if (put_line(out, code, nextra == 0, pend, pendlen))
+		return -1;
+	for (i = 0; i < nextra; i++)
+		if (put_line(out, code, i + 1 == nextra, extra[i], strlen(extra[i])))
 			return -1;
-		return 0;
-	}
-	return put_line(out, code, 1, pend, pendlen);
+	return 0;
+}
+
+int
+ehlo_emulate(const char *hostname, int add_starttls, struct buf *out)
+{
+	if (put_line(out, 250, 0, hostname, strlen(hostname)) || put_line(out, 250, !add_starttls, "PIPELINING", 10))
+		return -1;
+	return add_starttls ? put_line(out, 250, 1, "STARTTLS", 8) : 0;
 }
 
 int

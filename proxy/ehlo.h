@@ -4,7 +4,8 @@
  * The backend's capabilities pass through, except those starttlsd must
  * answer or hide itself: STARTTLS (starttlsd terminates TLS), CHUNKING and
  * BINARYMIME (BDAT is refused), and whatever the caller lists in hide.
- * Exactly one STARTTLS is added when asked. Continuation markers are
+ * Exactly one STARTTLS is added when asked, and PIPELINING when asked and
+ * missing (starttlsd queues pipelined commands itself). Continuation markers are
  * recomputed so the reply stays well-formed; the reply code is kept.
  */
 #ifndef STARTTLSD_EHLO_H
@@ -14,6 +15,7 @@
 
 struct ehlo_opts {
 	int add_starttls;		/* append a STARTTLS line */
+	int add_pipelining;		/* append PIPELINING if the backend lacks it (starttlsd emulates it) */
 	const char *const *hide;	/* extra keywords to drop, NULL-ended; may be NULL */
 };
 
@@ -29,5 +31,13 @@ int ehlo_rewrite(const char *reply, size_t len, const struct ehlo_opts *opts, st
  * case-insensitively on the first word of a line after the first), else 0.
  */
 int ehlo_has(const char *reply, size_t len, const char *keyword);
+
+/*
+ * The EHLO reply starttlsd gives for a backend that knows only HELO
+ * (RFC 821): "250-hostname", PIPELINING (emulated: the backend still gets
+ * one command at a time) and, if add_starttls, STARTTLS. Nothing the
+ * backend would have to implement. Returns 0 or -1 (out of memory).
+ */
+int ehlo_emulate(const char *hostname, int add_starttls, struct buf *out);
 
 #endif

@@ -14,6 +14,18 @@ push(struct pending *q, unsigned kind)
 }
 
 int
+pending_push_front(struct pending *q, unsigned kind)
+{
+	if ((kind & ~PF_POST_TLS) == P_LOCAL || q->len >= PENDING_MAX)
+		return -1;
+	q->head = (q->head + PENDING_MAX - 1) % PENDING_MAX;
+	q->kinds[q->head] = (uint8_t)kind;
+	q->len++;
+	q->at_backend++;
+	return 0;
+}
+
+int
 pending_push(struct pending *q, unsigned kind)
 {
 	if ((kind & ~PF_POST_TLS) == P_LOCAL || push(q, kind) != 0)

@@ -29,6 +29,7 @@ enum pend_kind {
 	P_RSET_INTERNAL,/* our own RSET after the handshake: reply swallowed */
 	P_QUIT,
 	P_XCLIENT,	/* our XCLIENT: its 220 is the greeting the client sees */
+	P_HELO_FOR_EHLO,/* our HELO to an RFC 821 backend: its 250 lets us answer the client's EHLO */
 	P_OTHER,
 	P_LOCAL,	/* a reply starttlsd makes itself (its text is kept) */
 };
@@ -61,6 +62,9 @@ int pending_push_local(struct pending *q, const char *text, size_t n);
 
 /* The oldest entry's kind (flags included); only when len > 0. */
 unsigned pending_head(const struct pending *q);
+
+/* Queue a backend-answered entry ahead of all others (its command is sent now, the backend idle). Returns 0 or -1. */
+int pending_push_front(struct pending *q, unsigned kind);
 
 /* Is an entry of this kind (without PF_POST_TLS) queued? */
 int pending_has(const struct pending *q, unsigned kind);

@@ -90,6 +90,8 @@ struct relay {
 	/* The backend. */
 	struct pending q;		/* replies owed to the client, in order */
 	int backend_pipelining;		/* it announced PIPELINING in its last EHLO reply */
+	int backend_helo_only;		/* it refused EHLO (RFC 821): EHLO is answered for it, HELO sent */
+	int backend_esmtp;		/* it accepted an EHLO in this session */
 	int backend_gone;		/* its connection was dropped (a refused message) */
 
 	/* TLS towards the client. */

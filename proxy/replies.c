@@ -55,13 +55,62 @@ keep_caps(struct relay *r, const char *p, size_t n)
 	buf_free(&out);
 }
 
+/* Does this reply to EHLO mean the backend only knows HELO (RFC 821)? 421 means closing, not that. */
+static int
+refuses_ehlo(int code)
+{
+	return code / 100 == 5 || (code / 100 == 4 && code != 421);
+}
+
+/* The backend refused EHLO: greet it with HELO instead, and answer the client's EHLO ourselves. */
+static void
+fall_back_to_helo(struct relay *r, int code)
+{
+	char line[300];
+	int l;
+
+	if (!r->backend_helo_only)
+		log_event(LOG_INFO, "backend_helo_only", "sid=%016llx ehlo_code=%d", SID(r), code);
+	r->backend_helo_only = 1;
+	r->backend_pipelining = 0;
+	l = snprintf(line, sizeof(line), "HELO %s", r->helo != NULL ? r->helo : r->lc->hostname);
+	if (pending_push_front(&r->q, P_HELO_FOR_EHLO) != 0) {
+		relay_end(r, "out_of_memory", 0);
+		return;
+	}
+	relay_send_line(r, line, (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1);
+}
+
+/* Our HELO's reply: a 250 lets us answer the client's EHLO; a refusal is the client's answer. */
+static void
+helo_for_ehlo_reply(struct relay *r, int code, const char *p, size_t n)
+{
+	struct buf out = { 0 };
+
+	if (code != 250) {
+		relay_send_client(r, p, n);
+		return;
+	}
+	if (ehlo_emulate(r->lc->hostname, r->lc->tls == TLS_MODE_STARTTLS && !r->tls, &out) == 0)
+		relay_send_client(r, buf_head(&out), buf_pending(&out));
+	else
+		relay_send_client(r, "451 4.3.0 Out of memory\r\n", 25);
+	buf_free(&out);
+}
+
 /* The reply to EHLO: rewritten, or answered from what we learned before TLS. */
 static void
 ehlo_reply(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 {
-	struct ehlo_opts opts = { .add_starttls = 0, .hide = hidden_caps };
+	struct ehlo_opts opts = { .add_starttls = 0, .add_pipelining = 1, .hide = hidden_caps };
 	struct buf out = { 0 };
 
+	/* A refusal from a backend that never took EHLO, with nothing else outstanding (not a pipelining
+	 * artefact): it knows only HELO. */
+	if (kind == P_EHLO && refuses_ehlo(code) && !r->backend_esmtp && r->q.at_backend == 0) {
+		fall_back_to_helo(r, code);
+		return;
+	}
 	if ((kind & ~PF_POST_TLS) == P_HELO)
 		r->backend_pipelining = 0;	/* RFC 2920 applies after EHLO only */
 	if (code / 100 != 2 && (kind & PF_POST_TLS)) {
@@ -81,6 +130,7 @@ ehlo_reply(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 		return;
 	}
 	r->backend_pipelining = ehlo_has(p, n, "PIPELINING");
+	r->backend_esmtp = 1;
 	opts.add_starttls = r->lc->tls == TLS_MODE_STARTTLS && !r->tls;
 	if (!r->tls && r->lc->auth_before_tls == AUTH_HIDE)
 		opts.hide = hidden_caps_before_tls;
@@ -212,6 +262,9 @@ replies_handle(struct relay *r, int code, const char *p, size_t n)
 	case P_EHLO:
 	case P_HELO:
 		ehlo_reply(r, kind, code, p, n);
+		break;
+	case P_HELO_FOR_EHLO:
+		helo_for_ehlo_reply(r, code, p, n);
 		break;
 	case P_RCPT:
 		if (code / 100 == 2)

@@ -16,7 +16,7 @@ static const char *const hide_xclient[] = { "XCLIENT", "AUTH", NULL };
 static int
 rewrite(const char *reply, int add_starttls, const char *const *hide, char *got, size_t gotlen)
 {
-	struct ehlo_opts o = { add_starttls, hide };
+	struct ehlo_opts o = { .add_starttls = add_starttls, .hide = hide };
 	struct buf out = { 0 };
 	int rc = ehlo_rewrite(reply, strlen(reply), &o, &out);
 	size_t n = buf_pending(&out) < gotlen - 1 ? buf_pending(&out) : gotlen - 1;
@@ -65,7 +65,7 @@ test_rewrite(void)
 {
 	char got[4096];
 	struct buf out = { 0 };
-	struct ehlo_opts o = { 1, NULL };
+	struct ehlo_opts o = { .add_starttls = 1 };
 
 	/* STARTTLS is added at the end, markers recomputed. */
 	expect(__LINE__, "250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n", 1, NULL,
@@ -274,6 +274,32 @@ test_real_replies(void)
 	}
 }
 
+/* PIPELINING announced for a backend that lacks it (starttlsd emulates it); the RFC 821 reply. */
+static void
+test_pipelining_and_emulation(void)
+{
+	struct ehlo_opts o = { .add_starttls = 1, .add_pipelining = 1 };
+	const char *plain = "250-legacy.example\r\n250 8BITMIME\r\n", *has = "250-x\r\n250 PIPELINING\r\n";
+	struct buf out = { 0 };
+
+	CHECK(ehlo_rewrite(plain, strlen(plain), &o, &out) == 0);
+	CHECK(buf_pending(&out) == strlen("250-legacy.example\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 STARTTLS\r\n") &&
+	    memcmp(buf_head(&out), "250-legacy.example\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+	    buf_pending(&out)) == 0);
+	buf_free(&out);
+	o.add_starttls = 0;
+	CHECK(ehlo_rewrite(has, strlen(has), &o, &out) == 0);	/* not twice */
+	CHECK(buf_pending(&out) == strlen(has) && memcmp(buf_head(&out), has, strlen(has)) == 0);
+	buf_free(&out);
+	CHECK(ehlo_emulate("mx.example", 1, &out) == 0);
+	CHECK(buf_pending(&out) == 46 && memcmp(buf_head(&out), "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+	    46) == 0);
+	buf_free(&out);
+	CHECK(ehlo_emulate("mx.example", 0, &out) == 0);
+	CHECK(buf_pending(&out) == 32 && memcmp(buf_head(&out), "250-mx.example\r\n250 PIPELINING\r\n", 32) == 0);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -281,5 +307,6 @@ main(void)
 	test_rewrite_malformed_whole();
 	test_has();
 	test_real_replies();
+	test_pipelining_and_emulation();
 	return check_done("test_ehlo");
 }

@@ -39,7 +39,7 @@ count_keyword(const char *p, size_t len, const char *word, int *last_is)
 static void
 run(const char *in, size_t len, int add_starttls, const char *const *hidelist)
 {
-	struct ehlo_opts o = { add_starttls, hidelist };
+	struct ehlo_opts o = { .add_starttls = add_starttls, .add_pipelining = add_starttls && hidelist == NULL, .hide = hidelist };
 	struct buf out = { 0 };
 	struct smtp_reply_line first;
 	size_t ll, tl;
