@@ -1,15 +1,25 @@
 /*
- * config.h - the configuration: INI parsing (inih) and validation.
+ * config.h - the configuration: INI parsing (inih), validation and the
+ * dump of the effective configuration.
  *
  * Pure apart from reading the file: certificates are checked by tls.c.
  * Every error is reported as "FILE:LINE: message". A struct config is
  * read-only once loaded and shared by all worker threads.
+ *
+ * The files, from the bottom up:
+ *   config_values.c  single values: durations, sizes, addresses (config_values.h)
+ *   config.c         the keys: each one's setter and formatter in the table keys[], the one list of key
+ *                    names; config_dump(), config_free(), config_key_find(), config_key_set()
+ *   config_check.c   the checks of a whole parsed configuration, the defaults that need it (config_check.h)
+ *   config_read.c    INI text to a struct config: sections, keys, defaults, line numbers;
+ *                    config_parse_string(), config_load()
  */
 #ifndef STARTTLSD_CONFIG_H
 #define STARTTLSD_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include "config_values.h"
@@ -17,6 +27,9 @@
 
 /* BoringSSL never resumes a TLS session older than 7 days (RFC 8446 4.6.1). */
 #define TLS_MAX_SESSION_LIFETIME_MS (7ULL * 24 * 3600 * 1000)
+
+/* workers = 1 to this; auto is capped to it. */
+#define CONFIG_MAX_WORKERS 256
 
 enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
@@ -111,6 +124,7 @@ struct tls_conf {
 struct config {
 	char *path;			/* file it was read from */
 	int workers;			/* workers = auto | N (auto resolved to CPU count) */
+	int workers_auto;		/* workers came from auto (the default) */
 	enum log_level log_level;	/* log_level = info */
 	enum log_format log_format;	/* log_format = text | json */
 	enum log_target log_target;	/* log_target = stderr | syslog */
@@ -143,7 +157,33 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 /* Free a config; NULL is a no-op. */
 void config_free(struct config *cfg);
 
+/*
+ * Print cfg as INI text, every key of every section in the order of the
+ * key table, defaults filled in (starttlsd -T): a configuration that parses
+ * to the same values. An unset key is a "; key =" comment. Returns 0, or
+ * -1 if writing failed.
+ */
+int config_dump(const struct config *cfg, FILE *f);
+
 /* "starttls" / "implicit". */
 const char *config_tls_mode_name(enum tls_mode mode);
+
+/* Between the reader (config_read.c) and the key table (config.c). */
+
+/* The kinds of section; the key table keeps a mask of them per key. */
+enum config_section { CONFIG_SEC_NONE, CONFIG_SEC_GLOBAL, CONFIG_SEC_TLS, CONFIG_SEC_TLS_NAMED, CONFIG_SEC_LISTENER };
+
+/* The key table has at most this many keys (a reader tracks them in a 64-bit mask). */
+#define CONFIG_MAX_KEYS 64
+
+/* The index of key name in the table if it is allowed in a section of kind sec, else -1. */
+int config_key_find(enum config_section sec, const char *name);
+
+/*
+ * Set the key at index i (from config_key_find()) to value in the section
+ * struct at base (struct config, tls_conf or listener_conf); where the key
+ * keeps its line, line goes there. Returns 0, or -1 with why set.
+ */
+int config_key_set(int i, void *base, const char *value, int line, const char **why);
 
 #endif

@@ -28,11 +28,14 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: starttlsd [-c FILE]           serve (in the foreground, logging to stderr)\n"
 	    "       starttlsd -t [-c FILE]        check the configuration and exit (0 = OK)\n"
+	    "       starttlsd -T [-c FILE]        check it and print it with every default filled in\n"
 	    "       starttlsd -p [-c FILE]        probe the running instance's listeners (0 = all answer)\n"
 	    "       starttlsd -V                  print versions\n"
 	    "       starttlsd -h                  this help\n"
 	    "  -c, --config FILE   the configuration (default " STARTTLSD_CONFIG ")\n"
 	    "  -t, --test          check it: syntax, values, certificates and keys\n"
+	    "  -T, --dump          check it as -t does, then print the effective configuration: every key of\n"
+	    "                      every section, a file that -t accepts and that means the same\n"
 	    "  -p, --probe         connect to each listener as a client would; a STARTTLS one must greet\n"
 	    "                      with 220 (health checks; needs no other tool)\n"
 	    "  -V, --version       starttlsd, libuv and BoringSSL versions\n"
@@ -86,12 +89,25 @@ run_probe(const char *path)
 	return rc;
 }
 
+/* -T, once the configuration passed -t's checks: print it; 0, or 1 if stdout fails. */
+static int
+run_dump(struct gen *gen)
+{
+	int rc = config_dump(gen->cfg, stdout);
+
+	if (rc != 0)
+		fprintf(stderr, "starttlsd: cannot write the configuration to standard output\n");
+	gen_unref(gen);
+	return rc != 0 ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "test", no_argument, NULL, 't' },
+		{ "dump", no_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "probe", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
@@ -101,9 +117,9 @@ main(int argc, char **argv)
 	char err[1024] = "";
 	struct config *cfg;
 	struct gen *gen;
-	int check = 0, probe = 0, opt;
+	int check = 0, dump = 0, probe = 0, opt;
 
-	while ((opt = getopt_long(argc, argv, "c:tpVh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tTpVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -111,12 +127,15 @@ main(int argc, char **argv)
 		case 't':
 			check = 1;
 			break;
+		case 'T':
+			check = dump = 1;
+			break;
 		case 'p':
 			probe = 1;
 			break;
 		case 'V':
-			printf("starttlsd %s\nlibuv %s\nBoringSSL (API version %d)\n", STARTTLSD_VERSION, uv_version_string(),
-			    BORINGSSL_API_VERSION);
+			printf("starttlsd %s\nlibuv %s\nBoringSSL (API version %d)\n", STARTTLSD_VERSION,
+			    uv_version_string(), BORINGSSL_API_VERSION);
 			return 0;
 		case 'h':
 			usage(stdout);
@@ -152,6 +171,8 @@ main(int argc, char **argv)
 		gen_unref(gen);
 		return 1;
 	}
+	if (dump)
+		return run_dump(gen);
 	if (check) {
 		printf("%s: configuration OK (%zu listener%s, %d worker%s)\n", path, gen->cfg->nlisteners,
 		    gen->cfg->nlisteners == 1 ? "" : "s", gen->cfg->workers, gen->cfg->workers == 1 ? "" : "s");

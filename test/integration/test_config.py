@@ -243,6 +243,92 @@ class CheckMode(ConfigCase):
         self.assertNotIn("'workers'", m.group(2), "error blames the line above: %r" % r.stderr)
 
 
+class DumpMode(ConfigCase):
+    """starttlsd -T: the effective configuration, every default filled in; itself a
+    configuration that -t accepts and that -T prints the same again."""
+
+    HEADER = "; %s: the effective configuration (starttlsd -T), every default filled in"
+
+    def rich_lines(self):
+        """good_lines() with a [tls NAME] section, a second listener and values written otherwise."""
+        cert2, key2 = make_cert(cn="other.example.test")
+        lines = self.good_lines()
+        lines[lines.index("workers = 2")] = "workers = 3"
+        lines.insert(lines.index("[global]") + 1, "metrics = 127.0.0.1:%d" % free_port())
+        i = lines.index("[listener first]")
+        lines[i:i] = ["min_version = 1.3", "session_cache_size = 1024", "session_lifetime = 5400s", "",
+                      "[tls other]", "certificate = " + cert2, "key = " + key2, "server_names = other.example.test",
+                      ""]
+        return lines + [
+            "", "[listener second]", "listen = 127.0.0.1:%d" % free_port(), "backend = localhost:%d" % free_port(),
+            "tls = implicit", "connect_timeout = 2500ms", "max_reply_length = 2048", "backend_identity = proxy_v2",
+            "source_address = 127.0.0.1", "accept_proxy = yes", "proxy_trusted = 10.0.0.0/8, ::1",
+            "add_received = yes",
+        ]
+
+    def dump(self, path):
+        r = self.run_bin("-T", "-c", path)
+        self.assertEqual(r.returncode, 0, "exit %d: %r" % (r.returncode, r.stderr))
+        self.assertEqual(r.stderr, "")
+        head, body = r.stdout.split("\n", 1)
+        self.assertEqual(head, self.HEADER % path)
+        return body
+
+    def round_trip(self, lines):
+        """-T of the file, written to another file: -t accepts it and -T prints the same (but for the
+        header naming the file, and the note that workers came from auto). Returns both dumps."""
+        first = self.dump(self.write(lines))
+        again = self.write(first.splitlines(), "dumped.ini")
+        r = self.check(again)
+        self.assertEqual(r.returncode, 0, "-t refuses the dump: %r\n%s" % (r.stderr, first))
+        second = self.dump(again)
+        self.assertEqual(second, re.sub(r"^; workers = auto: .*\n", "", first, flags=re.M))
+        return first, second
+
+    def test_round_trip(self):
+        first, _ = self.round_trip(self.rich_lines())
+        for line in ("workers = 3", "min_version = 1.3", "session_cache_size = 1k", "session_lifetime = 90m",
+                     "[tls other]", "[listener second]", "idle_timeout = 5m", "connect_timeout = 2500ms",
+                     "max_reply_length = 2k", "backend_identity = proxy_v2", "proxy_trusted = 10.0.0.0/8, ::1",
+                     "; user =", "hostname = proxy.example.test", "connect_timeout = 10s"):
+            self.assertIn("\n" + line + "\n", first)
+        self.assertNotIn("; workers = auto", first)
+
+    def test_every_key(self):
+        """Each key the parser knows (tools/gen-docs reads them from the key table) is shown, set or as
+        '; key =', in a file with every kind of section."""
+        r = subprocess.run([os.path.join(SRC, "tools", "gen-docs"), "keys"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first, _ = self.round_trip(self.rich_lines())
+        for key in r.stdout.split():
+            self.assertRegex(first, r"(?m)^(; )?%s =( |$)" % key)
+
+    def test_workers_auto(self):
+        lines = self.good_lines()
+        lines[lines.index("workers = 2")] = "workers = auto"
+        first, second = self.round_trip(lines)
+        m = re.search(r"(?m)^; workers = auto: (\d+), the CPUs this process may use\nworkers = (\d+)$", first)
+        self.assertIsNotNone(m, first)
+        self.assertEqual(m.group(1), m.group(2))
+        self.assertNotIn("auto", second)
+
+    def test_refuses_what_check_refuses(self):
+        """-T checks as -t does (certificates included): exit 1, the same message, nothing printed."""
+        _, other_key = make_cert(cn="other.example.test")
+        unknown_key = self.good_lines() + ["wrokers = 3"]
+        key_mismatch = [l.replace(self.key, other_key) for l in self.good_lines()]
+        for lines in (unknown_key, key_mismatch):
+            path = self.write(lines)
+            r = self.run_bin("-T", "-c", path)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertEqual(r.stderr, self.check(path).stderr)
+
+    def test_usage(self):
+        self.assertIn("-T, --dump", self.run_bin("-h").stdout)
+        self.assertEqual(self.run_bin("--dump", "-c", self.write(self.good_lines())).returncode, 0)
+
+
 class DaemonStartup(ConfigCase):
     def assert_daemon_fails_like_check(self, lines):
         path = self.write(lines)

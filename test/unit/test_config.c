@@ -1,4 +1,4 @@
-/* test_config.c - unit tests for proxy/config.c (INI parsing and validation). */
+/* test_config.c - unit tests for proxy/config*.c (INI parsing and validation; the dump: test_config_dump.c). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -273,8 +273,8 @@ test_durations(void)
 	} good[] = {
 		{ "500ms", 500 }, { "30s", 30000 }, { "5m", 300000 }, { "1h", 3600000 }, { "10", 10000 },
 		{ "0", 0 }, { "0ms", 0 }, { "1ms", 1 }, { "90s", 90000 }, { "24h", 86400000 },
-		{ "4294967295ms", 4294967295ULL }, { "4294967295", 4294967295000ULL }, { "007s", 7000 }, { "1d", 86400000 },
-		{ "7d", 604800000 },
+		{ "4294967295ms", 4294967295ULL }, { "4294967295", 4294967295000ULL }, { "007s", 7000 },
+		{ "1d", 86400000 }, { "7d", 604800000 },
 	};
 	static const char *const bad[] = {
 		"", "s", "ms", "-1", "+5", " 5", "5 ", "5 s", "1.5s", "10S", "10MS", "5x", "10sec", "5mm", "1D", "2dd",
@@ -552,8 +552,8 @@ test_load(void)
 	fputs(MINIMAL "idle_timeout = never\n", f);
 	fclose(f);
 	CHECK(config_load(path, err, sizeof(err)) == NULL);
-	snprintf(want, sizeof(want), "%s:7: idle_timeout = 'never': is not a duration (examples: 500ms, 30s, 5m, 1h, 7d)",
-	    path);
+	snprintf(want, sizeof(want), "%s:7: idle_timeout = 'never': is not a duration (examples: 500ms, 30s, 5m, 1h, "
+	    "7d)", path);
 	CHECK_STR(err, want);
 
 	/* A NUL byte: not a text file. */
@@ -571,7 +571,7 @@ test_load(void)
 }
 
 /*
- * config.c tracks the current section itself (maybe_section() in its
+ * config_read.c tracks the current section itself (maybe_section() in its
  * line reader) instead of trusting inih; wherever the two disagree, keys
  * land in the wrong section: a UTF-8 byte order mark on line 1, indented
  * lines (inih's multi-line values), other white space before "[".
@@ -617,8 +617,8 @@ test_section_tracking(void)
 		size_t i;
 		for (i = 0; i < sizeof(lead) / sizeof(lead[0]); i++) {
 			char text[512];
-			snprintf(text, sizeof(text), MINIMAL "hostname = a.example\n%s[listener b]\nidle_timeout = 1s\n",
-			    lead[i]);
+			snprintf(text, sizeof(text), MINIMAL "hostname = a.example\n%s[listener b]\n"
+			    "idle_timeout = 1s\n", lead[i]);
 			cfg = parse(text, err, sizeof(err));
 			if (cfg != NULL) {
 				int ok = cfg->listeners[0].idle_timeout_ms != 1000;
