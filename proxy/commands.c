@@ -110,6 +110,10 @@ cmd_starttls(struct relay *r, const struct smtp_cmd *c, const char *line, size_t
 		relay_refuse(r, "503 5.5.1 TLS already active");
 		return;
 	}
+	if (r->lc->tls == TLS_MODE_NONE) {
+		relay_refuse(r, "502 5.5.1 STARTTLS not offered here");
+		return;
+	}
 	if (c->argslen > 0) {
 		relay_refuse(r, "501 5.5.4 Syntax: STARTTLS");
 		return;
@@ -241,6 +245,10 @@ commands_handle(struct relay *r, const char *line, size_t len)
 	if (!r->tls && r->lc->require_tls && !commands[i].before_tls) {
 		relay_note(r, RN_REQUIRE_TLS, 0);
 		relay_refuse(r, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
+	if (c.verb == SMTP_AUTH && r->lc->backend_auth != NULL) {
+		relay_refuse(r, "503 5.5.1 Already authenticated");	/* starttlsd authenticated for the sender */
 		return;
 	}
 	if (c.verb == SMTP_AUTH && !r->tls && r->lc->auth_before_tls == AUTH_HIDE) {

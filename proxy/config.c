@@ -27,11 +27,13 @@ static const char *const auth_names[] = { "hide", "allow", NULL };
 static const char *const bare_newline_names[] = { "normalize", "reject", NULL };
 static const char *const identity_names[] = { "none", "xclient", "proxy_v1", "proxy_v2", NULL };
 static const char *const verify_client_names[] = { "none", "optional", "require", NULL };
+static const char *const tls_mode_names[] = { "starttls", "implicit", "none", NULL };
+static const char *const backend_tls_names[] = { "none", "starttls", "implicit", NULL };
 
 const char *
 config_tls_mode_name(enum tls_mode mode)
 {
-	return mode == TLS_MODE_IMPLICIT ? "implicit" : "starttls";
+	return tls_mode_names[mode];
 }
 
 /* Value setters: return 0 on success or -1 with a message in why. */
@@ -156,19 +158,6 @@ set_workers(void *field, const char *v, const char **why)
 	return 0;
 }
 
-static int
-set_tls_mode(void *field, const char *v, const char **why)
-{
-	if (strcmp(v, "starttls") == 0)
-		*(enum tls_mode *)field = TLS_MODE_STARTTLS;
-	else if (strcmp(v, "implicit") == 0)
-		*(enum tls_mode *)field = TLS_MODE_IMPLICIT;
-	else {
-		*why = "must be starttls or implicit";
-		return -1;
-	}
-	return 0;
-}
 
 
 static int
@@ -217,6 +206,18 @@ static int
 set_bare_newline(void *field, const char *v, const char **why)
 {
 	return set_choice(field, v, bare_newline_names, why, "must be normalize or reject");
+}
+
+static int
+set_tls_mode(void *field, const char *v, const char **why)
+{
+	return set_choice(field, v, tls_mode_names, why, "must be starttls, implicit or none");
+}
+
+static int
+set_backend_tls(void *field, const char *v, const char **why)
+{
+	return set_choice(field, v, backend_tls_names, why, "must be none, starttls or implicit");
 }
 
 static int
@@ -500,6 +501,13 @@ fmt_identity(const void *sec, size_t off, struct shown *s)
 }
 
 static const char *
+fmt_backend_tls(const void *sec, size_t off, struct shown *s)
+{
+	(void)s;
+	return show_choice(sec, off, backend_tls_names);
+}
+
+static const char *
 fmt_verify_client(const void *sec, size_t off, struct shown *s)
 {
 	(void)s;
@@ -632,6 +640,12 @@ static const struct key {
 	L("add_received", set_yesno, fmt_yesno, add_received),
 	L("accept_proxy", set_yesno, fmt_yesno, accept_proxy),
 	LL("proxy_trusted", set_string, fmt_string, proxy_trusted),
+	LL("allow", set_string, fmt_string, allow),
+	L("backend_tls", set_backend_tls, fmt_backend_tls, backend_tls),
+	L("backend_verify", set_yesno, fmt_yesno, backend_verify),
+	LL("backend_ca_file", set_string, fmt_string, backend_ca_file),
+	L("backend_server_name", set_string, fmt_string, backend_server_name),
+	LL("backend_auth", set_string, fmt_string, backend_auth),
 #undef G
 #undef T
 #undef TL
@@ -771,6 +785,11 @@ config_free(struct config *cfg)
 		free(cfg->listeners[i].name);
 		free(cfg->listeners[i].hostname);
 		free(cfg->listeners[i].proxy_trusted);
+		free(cfg->listeners[i].allow);
+		cidr_list_free(&cfg->listeners[i].allowed);
+		free(cfg->listeners[i].backend_ca_file);
+		free(cfg->listeners[i].backend_server_name);
+		free(cfg->listeners[i].backend_auth);
 		free(cfg->listeners[i].backend.host);
 		free(cfg->listeners[i].source_address.host);
 		cidr_list_free(&cfg->listeners[i].trusted);

@@ -31,7 +31,8 @@
 /* workers = 1 to this; auto is capped to it. */
 #define CONFIG_MAX_WORKERS 256
 
-enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
+enum tls_mode { TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT, TLS_MODE_NONE };
+enum backend_tls { BACKEND_TLS_NONE = 0, BACKEND_TLS_STARTTLS, BACKEND_TLS_IMPLICIT };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
@@ -59,7 +60,7 @@ struct listener_conf {
 	struct endpoint backend;	/* backend = address:port or name:port */
 	char backend_str[64];		/* backend = as written, for logs */
 	int backend_line;
-	enum tls_mode tls;		/* tls = starttls | implicit */
+	enum tls_mode tls;		/* tls = starttls | implicit | none (none: only with allow) */
 	char *hostname;			/* hostname = (default: the host's name) */
 	uint64_t connect_timeout_ms;	/* connect_timeout = 10s */
 	uint64_t handshake_timeout_ms;	/* handshake_timeout = 30s */
@@ -86,6 +87,20 @@ struct listener_conf {
 	char *proxy_trusted;		/* proxy_trusted = CIDR list (required with accept_proxy) */
 	int proxy_trusted_line;
 	struct cidr_list trusted;	/* proxy_trusted, parsed */
+
+	/* Who may connect at all. */
+	char *allow;			/* allow = CIDR list (unset: anyone) */
+	int allow_line;
+	struct cidr_list allowed;	/* allow, parsed */
+
+	/* TLS toward the backend (outbound: a legacy sender to a modern relay). */
+	enum backend_tls backend_tls;	/* backend_tls = none | starttls | implicit */
+	int backend_verify;		/* backend_verify = yes: trust store + name */
+	char *backend_ca_file;		/* backend_ca_file = PEM CAs to trust instead of the system's */
+	int backend_ca_file_line;
+	char *backend_server_name;	/* backend_server_name = SNI and the name verified (default: backend's host) */
+	char *backend_auth;		/* backend_auth = file with "user:password" (read by the master) */
+	int backend_auth_line;
 };
 
 /*

@@ -114,6 +114,37 @@ reaches(const struct sockaddr_storage *backend, const struct sockaddr_storage *l
 	return wildcard && is_local(backend);
 }
 
+/* allow, tls = none and the backend_* keys of TLS toward the backend. */
+static int
+check_outbound(struct check *p, struct listener_conf *lc)
+{
+	char why[200];
+
+	if (lc->allow != NULL) {
+		if (cidr_list_parse(lc->allow, &lc->allowed, why, sizeof(why)) != 0)
+			return fail(p, lc->allow_line, "allow: %s", why);
+		if (lc->allowed.n == 0)
+			return fail(p, lc->allow_line, "allow lists no address: nobody could connect");
+	}
+	if (lc->tls == TLS_MODE_NONE && lc->allow == NULL)
+		return fail(p, lc->line, "[listener %s] has tls = none (plaintext) but no allow: a plaintext listener "
+		    "must name the senders allowed to use it", lc->name);
+	if (lc->backend_tls == BACKEND_TLS_NONE) {
+		if (lc->backend_ca_file != NULL || lc->backend_server_name != NULL || lc->backend_auth != NULL ||
+		    !lc->backend_verify)
+			return fail(p, lc->line, "[listener %s] sets backend_verify, backend_ca_file, backend_server_name "
+			    "or backend_auth without backend_tls", lc->name);
+		return 1;
+	}
+	if (lc->backend_identity != IDENTITY_NONE)
+		return fail(p, lc->line, "[listener %s]: backend_identity does not go with backend_tls (an upstream "
+		    "relay does not trust us to name clients)", lc->name);
+	if (lc->backend_server_name == NULL && lc->backend.host == NULL && lc->backend_verify)
+		return fail(p, lc->backend_line, "backend %s is an address: with backend_tls and backend_verify, set "
+		    "backend_server_name to the name its certificate must carry", lc->backend_str);
+	return 1;
+}
+
 /* Checks of one listener that need more than one key. */
 static int
 validate_listener(struct check *p, struct listener_conf *lc)
@@ -130,6 +161,8 @@ validate_listener(struct check *p, struct listener_conf *lc)
 		return fail(p, lc->source_address_line, "source_address is %s but backend %s is %s: they must be "
 		    "of the same address family", lc->source_address.addr.ss_family == AF_INET ? "IPv4" : "IPv6",
 		    lc->backend_str, lc->backend.addr.ss_family == AF_INET ? "IPv4" : "IPv6");
+	if (!check_outbound(p, lc))
+		return 0;
 	if (lc->proxy_trusted != NULL) {
 		char why[200];
 		if (cidr_list_parse(lc->proxy_trusted, &lc->trusted, why, sizeof(why)) != 0)
@@ -208,7 +241,7 @@ listener_complete(struct check *p, size_t i)
 		return fail(p, lc->line, "[listener %s] has no 'listen' address", lc->name);
 	if (lc->backend.addr.ss_family == 0 && lc->backend.host == NULL)
 		return fail(p, lc->line, "[listener %s] has no 'backend' address", lc->name);
-	if (!cfg->tls.present)
+	if (!cfg->tls.present && lc->tls != TLS_MODE_NONE)
 		return fail(p, lc->line, "[listener %s] uses tls = %s but there is no [tls] section",
 		    lc->name, config_tls_mode_name(lc->tls));
 	for (j = 0; j < i; j++)

@@ -89,6 +89,7 @@ listener_defaults(struct listener_conf *lc, int line)
 	lc->session_timeout_ms = 3600 * 1000;
 	lc->max_errors = 20;
 	lc->max_connections_per_ip = 50;
+	lc->backend_verify = 1;
 }
 
 /* [global] */

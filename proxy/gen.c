@@ -35,6 +35,42 @@ warn_expiry(struct gen *g)
 	}
 }
 
+/* TLS toward the backends that want it; a warning for each that does not verify. */
+static int
+load_upstreams(struct gen *g, char *err, size_t errlen)
+{
+	const struct config *cfg = g->cfg;
+	size_t i, used;
+
+	if ((g->upstream = calloc(cfg->nlisteners, sizeof(*g->upstream))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", cfg->path);
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const struct listener_conf *lc = &cfg->listeners[i];
+		if (lc->backend_tls == BACKEND_TLS_NONE)
+			continue;
+		if (upstream_tls_load(&g->upstream[i], lc, cfg->path, err, errlen) != 0)
+			return -1;
+		used = strlen(g->warnings);
+		if (!lc->backend_verify)
+			snprintf(g->warnings + used, sizeof(g->warnings) - used, "%s:%d: warning: [listener %s] has "
+			    "backend_verify = no: the backend's certificate is not checked, so anyone on the path can "
+			    "read and change the mail\n", cfg->path, lc->line, lc->name);
+	}
+	return 0;
+}
+
+static void
+free_upstreams(struct gen *g)
+{
+	size_t i;
+
+	for (i = 0; g->upstream != NULL && i < g->cfg->nlisteners; i++)
+		upstream_tls_free(&g->upstream[i]);
+	free(g->upstream);
+}
+
 struct gen *
 gen_new(struct config *cfg, unsigned number, char *err, size_t errlen)
 {
@@ -49,7 +85,9 @@ gen_new(struct config *cfg, unsigned number, char *err, size_t errlen)
 	g->number = number;
 	g->cfg = cfg;
 	if (resolve_config_names(g->cfg, g->warnings, sizeof(g->warnings), err, errlen) != 0 ||
-	    (g->tls = tls_server_new(g->cfg, err, errlen)) == NULL) {
+	    (g->tls = tls_server_new(g->cfg, err, errlen)) == NULL || load_upstreams(g, err, errlen) != 0) {
+		free_upstreams(g);
+		tls_server_free(g->tls);
 		config_free(g->cfg);
 		free(g);
 		return NULL;
@@ -77,6 +115,7 @@ gen_unref(struct gen *g)
 {
 	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
 		return;
+	free_upstreams(g);
 	tls_server_free(g->tls);
 	config_free(g->cfg);
 	free(g);

@@ -12,11 +12,13 @@
 
 #include "config.h"
 #include "tls_server.h"
+#include "upstream_tls.h"
 
 struct gen {
 	atomic_int refs;		/* holders: main, workers, sessions */
 	struct config *cfg;		/* read-only */
 	struct tls_server *tls;		/* read-only (BoringSSL contexts are thread-safe) */
+	struct upstream_tls *upstream;	/* per listener: TLS toward its backend (ctx NULL: none) */
 	unsigned number;		/* 1 for the first load, +1 per reload, for logs */
 	char warnings[4096];		/* "file:line: warning: ..." lines: backend names that do not
 					 * resolve now, certificates that expire within 14 days or have */

@@ -36,6 +36,7 @@ enum metrics_counter {
 	MC_CONN_LIMIT_PER_IP,
 	MC_CONN_BACKEND_UNAVAILABLE,
 	MC_CONN_PROXY_HEADER_ERROR,
+	MC_CONN_NOT_ALLOWED,		/* (outside the listener's allow list) */
 	MC_TLS12_FULL,			/* starttlsd_tls_handshakes_total{version,resumed} */
 	MC_TLS12_RESUMED,
 	MC_TLS13_FULL,

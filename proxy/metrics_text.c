@@ -67,13 +67,13 @@ static void
 connections(struct buf *b, const struct metrics_view *v)
 {
 	static const enum metrics_counter cs[] = { MC_CONN_ACCEPTED, MC_CONN_LIMIT, MC_CONN_LIMIT_PER_IP,
-		MC_CONN_BACKEND_UNAVAILABLE, MC_CONN_PROXY_HEADER_ERROR };
+		MC_CONN_BACKEND_UNAVAILABLE, MC_CONN_PROXY_HEADER_ERROR, MC_CONN_NOT_ALLOWED };
 	static const char *const vs[] = { "result=\"accepted\"", "result=\"limit\"", "result=\"limit_per_ip\"",
 		"result=\"backend_unavailable\"",
-		"result=\"proxy_header_error\"" };
+		"result=\"proxy_header_error\"", "result=\"not_allowed\"" };
 
 	family(b, "starttlsd_connections_total", "counter", "Client connections by outcome of their start.");
-	per_listener(b, v, "starttlsd_connections_total", cs, vs, 5);
+	per_listener(b, v, "starttlsd_connections_total", cs, vs, 6);
 	family(b, "starttlsd_connections_active", "gauge", "Open client connections.");
 	{
 		static const enum metrics_counter a[] = { MC_ACTIVE };

@@ -30,6 +30,7 @@ enum pend_kind {
 	P_QUIT,
 	P_XCLIENT,	/* our XCLIENT: its 220 is the greeting the client sees */
 	P_HELO_FOR_EHLO,/* our HELO to an RFC 821 backend: its 250 lets us answer the client's EHLO */
+	P_UPSTREAM,	/* a command of the preamble toward a TLS upstream (upstream.c) */
 	P_OTHER,
 	P_LOCAL,	/* a reply starttlsd makes itself (its text is kept) */
 };

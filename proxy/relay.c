@@ -13,6 +13,7 @@
 #include "relay_out.h"
 #include "replies.h"
 #include "smtp.h"
+#include "upstream.h"
 
 #define AUTH_LINE_MAX (12288 + 2)	/* RFC 4954 section 4 */
 #define SID(r) ((unsigned long long)(r)->id)
@@ -216,7 +217,7 @@ skip_bytes(struct relay *r, struct buf *in)
 static int
 commands_flow(struct relay *r)
 {
-	return r->q.len < PENDING_MAX - 2 && !backend_busy(r) && !r->io->client_full(r->ctx);
+	return r->q.len < PENDING_MAX - 2 && !backend_busy(r) && !upstream_active(r) && !r->io->client_full(r->ctx);
 }
 
 /* The client has sent all it will and everything it can still get is out: end. */
@@ -370,6 +371,18 @@ relay_shutdown(struct relay *r)
 }
 
 void
+relay_deny_client(struct relay *r)
+{
+	char line[PENDING_LOCAL_MAX];
+	int n = snprintf(line, sizeof(line), "554 5.7.1 %s Access denied\r\n", r->lc->hostname);
+
+	if (n > 0 && (size_t)n < sizeof(line))
+		relay_send_client(r, line, (size_t)n);
+	r->backend_gone = 1;
+	relay_end(r, "not_allowed", 1);
+}
+
+void
 relay_refuse_connection(struct relay *r, const char *why)
 {
 	r->backend_gone = 1;
@@ -389,6 +402,7 @@ relay_init(struct relay *r, const struct listener_conf *lc, const struct relay_i
 	r->peer = peer;
 	r->state = R_CMD;
 	r->tls = lc->tls == TLS_MODE_IMPLICIT;
+	r->up = lc->backend_tls != BACKEND_TLS_NONE ? UP_GREETING : UP_DONE;
 	pending_push(&r->q, P_GREETING);
 	restart_deadline(r);
 }
@@ -406,5 +420,6 @@ relay_free(struct relay *r)
 	free(r->caps);
 	free(r->helo);
 	free(r->mail_from);
-	r->caps = r->helo = r->mail_from = NULL;
+	free(r->up_greeting);
+	r->caps = r->helo = r->mail_from = r->up_greeting = NULL;
 }

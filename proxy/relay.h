@@ -44,11 +44,20 @@ void relay_backend_unavailable(struct relay *r, const char *reason);
 /* The client's TLS handshake completed; version and cipher are static strings. */
 void relay_tls_up(struct relay *r, const char *version, const char *cipher);
 
+/* backend_tls: the TLS handshake with the upstream completed and verified (upstream.c). */
+void relay_backend_tls_up(struct relay *r);
+
+/* backend_tls: the TLS handshake with the upstream failed (why: for the log); the sender gets 421 4.7.0. */
+void relay_backend_tls_failed(struct relay *r, const char *why);
+
 /* The deadline the relay set expired; whole_session: it was session_timeout. */
 void relay_timeout(struct relay *r, int whole_session);
 
 /* starttlsd is shutting down and the drain time is over. */
 void relay_shutdown(struct relay *r);
+
+/* The client is not in the listener's allow list: 554 5.7.1 and the end (no backend connection was made). */
+void relay_deny_client(struct relay *r);
 
 /* Over a connection limit (why: max_connections or max_connections_per_ip). */
 void relay_refuse_connection(struct relay *r, const char *why);

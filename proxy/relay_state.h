@@ -67,6 +67,22 @@ struct relay_io {
 	void (*end)(void *ctx, const char *reason, int graceful);
 	/* Something to count happened (may be NULL). */
 	void (*note)(void *ctx, enum relay_note what, uint64_t n);
+	/* backend_tls = starttls: the upstream said 220 to STARTTLS; switch the
+	 * backend connection to TLS (relay_backend_tls_up() follows). */
+	void (*backend_start_tls)(void *ctx);
+	/* backend_auth: the AUTH PLAIN argument (base64), or NULL. */
+	const char *(*backend_auth)(void *ctx);
+};
+
+/* Where the preamble toward a TLS upstream is (upstream.c). */
+enum upstream_step {
+	UP_DONE = 0,		/* no preamble, or it is over */
+	UP_GREETING,		/* waiting for the upstream's greeting */
+	UP_EHLO,		/* EHLO before STARTTLS */
+	UP_STARTTLS,
+	UP_HANDSHAKE,		/* the session runs the TLS handshake */
+	UP_EHLO_TLS,		/* EHLO over TLS */
+	UP_AUTH,
 };
 
 struct relay {
@@ -92,6 +108,9 @@ struct relay {
 	int backend_pipelining;		/* it announced PIPELINING in its last EHLO reply */
 	int backend_helo_only;		/* it refused EHLO (RFC 821): EHLO is answered for it, HELO sent */
 	int backend_esmtp;		/* it accepted an EHLO in this session */
+	enum upstream_step up;		/* the preamble toward a TLS upstream (backend_tls) */
+	char *up_greeting;		/* the upstream's greeting, for the sender once the preamble is done */
+	size_t up_greeting_len;
 	int backend_gone;		/* its connection was dropped (a refused message) */
 
 	/* TLS towards the client. */

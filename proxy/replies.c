@@ -9,6 +9,7 @@
 #include "ehlo.h"
 #include "log.h"
 #include "relay_out.h"
+#include "upstream.h"
 
 #define SID(r) ((unsigned long long)(r)->id)
 
@@ -132,8 +133,8 @@ ehlo_reply(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 	r->backend_pipelining = ehlo_has(p, n, "PIPELINING");
 	r->backend_esmtp = 1;
 	opts.add_starttls = r->lc->tls == TLS_MODE_STARTTLS && !r->tls;
-	if (!r->tls && r->lc->auth_before_tls == AUTH_HIDE)
-		opts.hide = hidden_caps_before_tls;
+	if ((!r->tls && r->lc->auth_before_tls == AUTH_HIDE) || r->lc->backend_auth != NULL)
+		opts.hide = hidden_caps_before_tls;	/* (with backend_auth, we authenticate for the sender) */
 	if (ehlo_rewrite(p, n, &opts, &out) != 0) {
 		buf_free(&out);
 		relay_send_client(r, "451 4.5.0 Backend sent a malformed EHLO reply\r\n", 47);
@@ -152,6 +153,10 @@ greeting(struct relay *r, unsigned kind, int code, const char *p, size_t n)
 	char line[PENDING_LOCAL_MAX];
 	int l;
 
+	if (kind == P_GREETING && upstream_active(r)) {
+		upstream_greeting(r, code, p, n);
+		return;
+	}
 	if (r->lc->backend_identity == IDENTITY_XCLIENT) {
 		if (code != 220) {
 			/* Never let the client on as 127.0.0.1: that is what XCLIENT is for. */
@@ -265,6 +270,9 @@ replies_handle(struct relay *r, int code, const char *p, size_t n)
 		break;
 	case P_HELO_FOR_EHLO:
 		helo_for_ehlo_reply(r, code, p, n);
+		break;
+	case P_UPSTREAM:
+		upstream_reply(r, code, p, n);
 		break;
 	case P_RCPT:
 		if (code / 100 == 2)

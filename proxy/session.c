@@ -199,6 +199,29 @@ io_end(void *ctx, const char *reason, int graceful)
 	session_end(ctx, reason, graceful);
 }
 
+/* The upstream of a backend_tls listener and the name its certificate must carry. */
+static const struct upstream_tls *
+upstream(const struct session *s)
+{
+	return &s->gen->upstream[listener_index(s)];
+}
+
+static void
+io_backend_start_tls(void *ctx)
+{
+	struct session *s = ctx;
+	const struct upstream_tls *u = upstream(s);
+
+	if (conn_start_tls(&s->backend, u->ctx, u->server_name != NULL ? u->server_name : "") != 0)
+		session_end(s, "tls_setup_failed", 0);
+}
+
+static const char *
+io_backend_auth(void *ctx)
+{
+	return upstream(ctx)->auth_plain;
+}
+
 static const struct relay_io relay_io = {
 	.to_client = io_to_client,
 	.to_backend = io_to_backend,
@@ -208,6 +231,8 @@ static const struct relay_io relay_io = {
 	.deadline = io_deadline,
 	.end = io_end,
 	.note = io_note,
+	.backend_start_tls = io_backend_start_tls,
+	.backend_auth = io_backend_auth,
 };
 
 /* --- flow control and the close path --- */
@@ -477,6 +502,22 @@ on_backend_connected(struct conn *c, int status)
 	}
 	metrics_observe(s->env->metrics, MH_BACKEND_CONNECT, since(s, s->connect_started));
 	s->connect_by = 0;
+	if (s->lc->backend_tls == BACKEND_TLS_IMPLICIT)
+		io_backend_start_tls(s);	/* TLS from the first byte: the greeting comes through it */
+	flow(s);
+}
+
+/* backend_tls: the upstream's certificate verified (the handshake fails otherwise): go on with the preamble. */
+static void
+on_backend_tls_done(struct conn *c)
+{
+	struct session *s = c->owner;
+	const struct upstream_tls *u = upstream(s);
+
+	log_event(LOG_INFO, "upstream_tls", "sid=%016llx backend=%s version=%s cipher=%s verified=%s name=%s", SID(s),
+	    s->lc->backend_str, tls_version(&c->tls), tls_cipher(&c->tls), s->lc->backend_verify ? "yes" : "no",
+	    u->server_name != NULL ? u->server_name : "-");
+	relay_backend_tls_up(&s->relay);
 	flow(s);
 }
 
@@ -484,7 +525,14 @@ static void
 on_backend_error(struct conn *c, const char *what)
 {
 	struct session *s = c->owner;
+	const char *verify;
+	char e[256];
 
+	if (strncmp(what, "tls", 3) == 0 && s->lc->backend_tls != BACKEND_TLS_NONE) {
+		verify = c->tls.ssl != NULL ? upstream_tls_verify_error(c->tls.ssl) : NULL;
+		relay_backend_tls_failed(&s->relay, verify != NULL ? verify : tls_error(e, sizeof(e)));
+		return;
+	}
 	if (strcmp(what, "read") == 0)
 		relay_backend_closed(&s->relay);
 	else
@@ -495,7 +543,7 @@ static const struct conn_events backend_events = {
 	.data = on_backend_data,
 	.drained = on_drained,
 	.connected = on_backend_connected,
-	.tls_done = NULL,
+	.tls_done = on_backend_tls_done,
 	.error = on_backend_error,
 	.closed = on_conn_closed,
 };
@@ -599,6 +647,15 @@ begin(struct session *s)
 
 	relay_init(&s->relay, lc, &relay_io, s, s->id, &s->who, s->peer);
 	s->relaying = 1;
+	if (lc->allow != NULL && !(identity_known(&s->who) && cidr_list_match(&lc->allowed, &s->who.client))) {
+		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=not_allowed", SID(s), s->peer);
+		count(s, MC_CONN_NOT_ALLOWED, 1);
+		if (lc->tls == TLS_MODE_IMPLICIT)
+			session_end(s, "not_allowed", 0);
+		else
+			relay_deny_client(&s->relay);
+		return;
+	}
 	if (connlimit_acquire(&s->peer_addr, lc->max_connections_per_ip, s->gen->cfg->max_connections, &why) != 0) {
 		log_event(LOG_WARN, "refused", "sid=%016llx client=%s reason=%s", SID(s), s->peer, why);
 		count(s, strcmp(why, "max_connections_per_ip") == 0 ? MC_CONN_LIMIT_PER_IP : MC_CONN_LIMIT, 1);

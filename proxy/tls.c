@@ -3,6 +3,8 @@
  */
 #include "tls.h"
 
+#include <openssl/x509.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,7 +115,10 @@ tls_start(struct tls *t, SSL_CTX *ctx, struct buf *out, const char *server_name)
 		SSL_set_accept_state(t->ssl);
 	} else {
 		SSL_set_connect_state(t->ssl);
-		if (*server_name != '\0' && !SSL_set_tlsext_host_name(t->ssl, server_name)) {
+		/* The name asked for is the name verified, where the context verifies peers. */
+		if (*server_name != '\0' && (!SSL_set_tlsext_host_name(t->ssl, server_name) ||
+		    ((SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER) &&
+		    !X509_VERIFY_PARAM_set1_host(SSL_get0_param(t->ssl), server_name, strlen(server_name))))) {
 			tls_free(t);
 			return -1;
 		}

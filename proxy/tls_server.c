@@ -475,6 +475,8 @@ tls_server_new(const struct config *cfg, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: cannot set up TLS (out of memory)", cfg->path);
 	if ((ts = calloc(1, sizeof(*ts))) == NULL)
 		return NULL;
+	if (!cfg->tls.present)
+		return ts;	/* only tls = none listeners: no certificate to serve */
 	if ((ts->sets = calloc(1 + cfg->nnamed_tls, sizeof(*ts->sets))) == NULL)
 		goto err;
 	ts->nsets = 1 + cfg->nnamed_tls;

@@ -165,8 +165,17 @@ io_note(void *ctx, enum relay_note what, uint64_t n)
 	FUZZ_CHECK(f->notes[RN_MESSAGE_ACCEPTED] <= f->backend_eods);
 }
 
+/* The fuzzed listeners have no backend_tls: the preamble toward a TLS upstream never runs. */
+static void
+io_backend_start_tls(void *ctx)
+{
+	(void)ctx;
+	FUZZ_CHECK(0);
+}
+
 static const struct relay_io fake_io = {
 	io_to_client, io_to_backend, io_client_full, io_start_tls, io_drop_backend, io_deadline, io_end, io_note,
+	io_backend_start_tls, NULL,
 };
 
 /* --- the model backend --- */
