@@ -436,8 +436,8 @@ test_errors(void)
 	    PATH ":2: log_level = 'verbose': must be error, warn, info or debug");
 	expect_error(__LINE__, "[global]\nlog_level = DEBUG\n" MINIMAL,
 	    PATH ":2: log_level = 'DEBUG': must be error, warn, info or debug");
-	expect_error(__LINE__, MINIMAL "tls = ssl\n", PATH ":7: tls = 'ssl': must be starttls or implicit");
-	expect_error(__LINE__, MINIMAL "tls = STARTTLS\n", PATH ":7: tls = 'STARTTLS': must be starttls or implicit");
+	expect_error(__LINE__, MINIMAL "tls = ssl\n", PATH ":7: tls = 'ssl': must be starttls, implicit or none");
+	expect_error(__LINE__, MINIMAL "tls = STARTTLS\n", PATH ":7: tls = 'STARTTLS': must be starttls, implicit or none");
 	expect_error(__LINE__, MINIMAL "hostname =\n", PATH ":7: hostname = '': must not be empty");
 	expect_error(__LINE__, "[tls]\ncertificate = \nkey = k\n" LISTENER_A,
 	    PATH ":2: certificate = '': must not be empty");

@@ -72,6 +72,13 @@ same_tls(const struct tls_conf *x, const struct tls_conf *y)
 	return eq && memcmp(&c[0], &c[1], sizeof(c[0])) == 0;
 }
 
+/* Two parsed CIDR lists are the same. */
+static int
+same_cidrs(const struct cidr_list *x, const struct cidr_list *y)
+{
+	return x->n == y->n && (x->n == 0 || memcmp(x->v, y->v, x->n * sizeof(*x->v)) == 0);
+}
+
 /* Two listeners hold the same values (as same_tls()). */
 static int
 same_listener(const struct listener_conf *x, const struct listener_conf *y)
@@ -84,12 +91,15 @@ same_listener(const struct listener_conf *x, const struct listener_conf *y)
 	eq &= same_str(&c[0].name, &c[1].name) & same_str(&c[0].hostname, &c[1].hostname);
 	eq &= same_str(&c[0].backend.host, &c[1].backend.host) & same_str(&c[0].proxy_trusted, &c[1].proxy_trusted);
 	eq &= same_str(&c[0].source_address.host, &c[1].source_address.host);
-	eq &= x->trusted.n == y->trusted.n && (x->trusted.n == 0 ||
-	    memcmp(x->trusted.v, y->trusted.v, x->trusted.n * sizeof(*x->trusted.v)) == 0);
+	eq &= same_str(&c[0].allow, &c[1].allow) & same_str(&c[0].backend_ca_file, &c[1].backend_ca_file);
+	eq &= same_str(&c[0].backend_server_name, &c[1].backend_server_name);
+	eq &= same_str(&c[0].backend_auth, &c[1].backend_auth);
+	eq &= same_cidrs(&x->trusted, &y->trusted) & same_cidrs(&x->allowed, &y->allowed);
 	for (i = 0; i < 2; i++) {
 		c[i].line = c[i].listen_line = c[i].backend_line = 0;
 		c[i].source_address_line = c[i].proxy_trusted_line = 0;
-		c[i].trusted.v = NULL;
+		c[i].allow_line = c[i].backend_ca_file_line = c[i].backend_auth_line = 0;
+		c[i].trusted.v = c[i].allowed.v = NULL;
 	}
 	return eq && memcmp(&c[0], &c[1], sizeof(c[0])) == 0;
 }
@@ -176,19 +186,22 @@ static const char full_dump[] =
     "max_line_length = 1k\nmax_reply_length = 1m\nmax_data_line_length = 998\nrequire_tls = yes\n"
     "auth_before_tls = allow\nbare_newline = reject\nmax_errors = 5\nmax_connections_per_ip = 0\n"
     "backend_identity = xclient\nsource_address = 127.0.0.2\nadd_received = yes\naccept_proxy = yes\n"
-    "proxy_trusted = 10.0.0.0/8, 192.0.2.1\n"
+    "proxy_trusted = 10.0.0.0/8, 192.0.2.1\n; allow =\nbackend_tls = none\nbackend_verify = yes\n"
+    "; backend_ca_file =\n; backend_server_name =\n; backend_auth =\n"
     "\n[listener two]\nlisten = [::]:465\nbackend = [::1]:10465\ntls = starttls\nhostname = two.example\n"
     "connect_timeout = 1d\nhandshake_timeout = 1s\nidle_timeout = 90s\ndata_timeout = 25h\nsession_timeout = 2d\n"
     "max_line_length = 32k\nmax_reply_length = 512\nmax_data_line_length = 80\nrequire_tls = no\n"
     "auth_before_tls = hide\nbare_newline = normalize\nmax_errors = 0\nmax_connections_per_ip = 10000000\n"
     "backend_identity = proxy_v2\nsource_address = 2001:db8::1\nadd_received = no\naccept_proxy = no\n"
-    "proxy_trusted = ::1\n"
+    "proxy_trusted = ::1\nallow = ::1, 2001:db8::/32\nbackend_tls = none\nbackend_verify = yes\n"
+    "; backend_ca_file =\n; backend_server_name =\n; backend_auth =\n"
     "\n[listener three]\nlisten = 127.0.0.1:587\nbackend = mta:25\ntls = starttls\nhostname = three\n"
     "connect_timeout = 1500ms\nhandshake_timeout = 30s\nidle_timeout = 5m\ndata_timeout = 10m\n"
     "session_timeout = 1h\nmax_line_length = 1000\nmax_reply_length = 2k\nmax_data_line_length = 1000\n"
     "require_tls = no\nauth_before_tls = hide\nbare_newline = normalize\nmax_errors = 20\n"
-    "max_connections_per_ip = 50\nbackend_identity = proxy_v1\nsource_address = gw.example\nadd_received = no\n"
-    "accept_proxy = no\n; proxy_trusted =\n";
+    "max_connections_per_ip = 50\nbackend_identity = none\nsource_address = gw.example\nadd_received = no\n"
+    "accept_proxy = no\n; proxy_trusted =\nallow = 127.0.0.1\nbackend_tls = starttls\nbackend_verify = yes\n"
+    "backend_ca_file = /etc/relay-ca.pem\nbackend_server_name = relay.example\nbackend_auth = /etc/relay.secret\n";
 
 /* -T prints every key, in the table's order, each value as the parser takes it (a key dropped fails here). */
 static void
