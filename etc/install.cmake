@@ -70,6 +70,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.org/starttlsd")
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
     "libc6 (>= 2.36), libuv1 (>= 1.44), android-libboringssl (>= 13), libinih1 (>= 55), ssl-cert, adduser")
+# ca-certificates: the trust store of outbound listeners (backend_tls, backend_verify = yes).
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "swaks")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/etc/debian/conffiles ${PROJECT_SOURCE_DIR}/etc/debian/postinst

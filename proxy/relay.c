@@ -297,6 +297,7 @@ void
 relay_backend_input(struct relay *r, struct buf *in)
 {
 	size_t maxlen = r->lc->max_reply_length;
+	const char *p;
 	long n;
 	int code = 0;
 
@@ -310,8 +311,10 @@ relay_backend_input(struct relay *r, struct buf *in)
 			relay_abort(r, "backend_protocol_error", "4.5.0", "Backend protocol error, closing connection");
 			return;
 		}
-		replies_handle(r, code, buf_head(in), (size_t)n);
+		/* Consumed first: a 220 to our STARTTLS starts TLS, which must find no plaintext left over. */
+		p = buf_head(in);
 		buf_consume(in, (size_t)n);
+		replies_handle(r, code, p, (size_t)n);
 	}
 	restart_deadline(r);
 }

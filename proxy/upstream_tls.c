@@ -101,5 +101,6 @@ upstream_tls_verify_error(SSL *ssl)
 {
 	long r = SSL_get_verify_result(ssl);
 
-	return r == X509_V_OK ? NULL : X509_verify_cert_error_string(r);
+	/* INVALID_CALL: no certificate was verified (the handshake failed before that): not the cause. */
+	return r == X509_V_OK || r == X509_V_ERR_INVALID_CALL ? NULL : X509_verify_cert_error_string(r);
 }
