@@ -148,47 +148,71 @@ backend_ready(struct http_status *h, size_t l, const struct metrics_view *v, str
 	return 0;
 }
 
+/* Each listener's readiness into ready[] (why it is not appended to why, if given); 1 if all are ready. */
+static int
+ready_all(struct http_status *h, const struct metrics_view *v, int *ready, struct buf *why)
+{
+	struct buf ignored = { 0 };
+	size_t l;
+	int all = 1;
+
+	for (l = 0; l < h->gen->cfg->nlisteners; l++)
+		all &= ready[l] = backend_ready(h, l, v, why != NULL ? why : &ignored);
+	buf_free(&ignored);
+	return all;
+}
+
 static void
 readyz(struct hconn *c, int head_only)
 {
 	struct http_status *h = c->h;
 	struct metrics_view *v = calloc(1, sizeof(*v));
+	int *ready = calloc(h->gen->cfg->nlisteners + 1, sizeof(*ready));
 	struct buf why = { 0 };
-	size_t l;
-	int ready = 1;
 
-	if (v == NULL) {
+	if (v == NULL || ready == NULL) {
 		text(c, 503, "out of memory\n", head_only);
-		return;
+		goto out;
 	}
 	metrics_snapshot(h->shm, v);
-	for (l = 0; l < h->gen->cfg->nlisteners; l++)
-		ready &= backend_ready(h, l, v, &why);
-	if (ready)
+	if (ready_all(h, v, ready, &why))
 		text(c, 200, "ready\n", head_only);
 	else
 		respond(c, 503, "text/plain; charset=utf-8", buf_head(&why), buf_pending(&why), head_only);
+out:
 	buf_free(&why);
+	free(ready);
 	free(v);
 }
 
 static void
 metrics(struct hconn *c, int head_only)
 {
+	const struct config *cfg = c->h->gen->cfg;
 	struct metrics_view *v = calloc(1, sizeof(*v));
+	int *ready = calloc(cfg->nlisteners + 1, sizeof(*ready));
+	const char **names = calloc(cfg->nlisteners + 1, sizeof(*names));
 	struct proc_stats ps;
 	struct buf out = { 0 };
+	size_t l;
 
-	if (v == NULL) {
+	if (v == NULL || ready == NULL || names == NULL) {
 		text(c, 503, "out of memory\n", head_only);
-		return;
+		goto out;
 	}
 	metrics_snapshot(c->h->shm, v);
 	procstat_read(&ps);
 	metrics_render(&out, v, c->h->gen->tls, &ps);
+	ready_all(c->h, v, ready, NULL);
+	for (l = 0; l < cfg->nlisteners; l++)
+		names[l] = cfg->listeners[l].name;
+	metrics_render_ready(&out, names, ready, cfg->nlisteners);
 	respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", buf_head(&out) ? buf_head(&out) : "",
 	    buf_pending(&out), head_only);
+out:
 	buf_free(&out);
+	free(names);
+	free(ready);
 	free(v);
 }
 

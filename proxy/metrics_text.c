@@ -174,6 +174,18 @@ process(struct buf *b, const struct proc_stats *p)
 }
 
 void
+metrics_render_ready(struct buf *b, const char *const *names, const int *ready, size_t n)
+{
+	char l[128];
+	size_t i;
+
+	family(b, "starttlsd_ready", "gauge", "1 while the listener's backend takes connections (what /readyz "
+	    "says of it), else 0.");
+	for (i = 0; i < n; i++)
+		out(b, "starttlsd_ready{listener=\"%s\"} %d\n", esc(l, sizeof(l), names[i]), ready[i] ? 1 : 0);
+}
+
+void
 metrics_render(struct buf *b, const struct metrics_view *v, const struct tls_server *ts, const struct proc_stats *p)
 {
 	connections(b, v);

@@ -12,6 +12,12 @@
 #include "procstat.h"
 #include "tls_server.h"
 
+/*
+ * Append starttlsd_ready{listener} to b: ready[i] (1 or 0) for listener
+ * names[i], what /readyz answers for it (the caller decides).
+ */
+void metrics_render_ready(struct buf *b, const char *const *names, const int *ready, size_t n);
+
 /* Append the whole exposition to b. */
 void metrics_render(struct buf *b, const struct metrics_view *v, const struct tls_server *ts, const struct proc_stats *p);
 

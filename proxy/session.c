@@ -356,6 +356,10 @@ on_client_data(struct conn *c)
 			begin(s);	/* what follows the header is the session (maybe TLS) */
 		return;
 	}
+	if (conn_eof(c) && s->handshake_by != 0) {
+		count(s, MC_TLSFAIL_CLOSED, 1);	/* gone before its handshake finished */
+		s->handshake_by = 0;
+	}
 	if (conn_eof(c))
 		relay_client_eof(&s->relay, conn_input(c));
 	else
