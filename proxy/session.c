@@ -383,16 +383,18 @@ log_tls(struct session *s)
 {
 	SSL *ssl = conn_ssl(&s->client);
 	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	const struct tls_cert_info *served = tls_server_served(ssl);
 	struct tls_peer_cert pc;
-	char snibuf[300], subj[600], cert[800] = "";
+	char snibuf[300], subj[600], cert[800] = "", section[160];
 
 	if (tls_server_peer_cert(ssl, &pc))
 		snprintf(cert, sizeof(cert), " client_cert=%s client_cert_sha256=%s client_cert_verified=%s",
 		    log_quote(subj, sizeof(subj), pc.subject, strlen(pc.subject)), pc.sha256, pc.verified ? "yes" : "no");
-	log_event(LOG_INFO, "tls", "sid=%016llx version=%s cipher=%s sni=%s resumed=%s%s", SID(s),
-	    tls_version(&s->client.tls), tls_cipher(&s->client.tls),
+	log_event(LOG_INFO, "tls", "sid=%016llx version=%s cipher=%s sni=%s resumed=%s certificate=%s key_type=%s%s",
+	    SID(s), tls_version(&s->client.tls), tls_cipher(&s->client.tls),
 	    sni ? log_quote(snibuf, sizeof(snibuf), sni, strlen(sni)) : "-", SSL_session_reused(ssl) ? "yes" : "no",
-	    cert);
+	    served ? log_quote(section, sizeof(section), served->section, strlen(served->section)) : "-",
+	    served ? served->type : "-", cert);
 }
 
 static void

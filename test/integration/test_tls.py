@@ -157,6 +157,10 @@ class TLSTest(unittest.TestCase):
             self.assertEqual(s.getpeercert(binary_form=True), der(expect), name)
             s.close()
         p.wait_log("sni=other.example.test")
+        # The log names the section whose certificate served each handshake, and its key type.
+        p.wait_log('sni=other.example.test resumed=no certificate="tls other" key_type=ecdsa')
+        p.wait_log('sni=x.example.net resumed=no certificate="tls wild" key_type=ecdsa')
+        p.wait_log("sni=nomatch.test resumed=no certificate=tls key_type=ecdsa")
 
     def test_ecdsa_and_rsa_side_by_side(self):
         ec_cert, ec_key = make_cert("ec")
@@ -176,6 +180,8 @@ class TLSTest(unittest.TestCase):
         self.assertIn("Server public key is 2048 bit", out)
         rc, out = s_client(port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256", "-sigalgs", "RSA+SHA256")
         self.assertIn("Server public key is 2048 bit", out)
+        p.wait_log("certificate=tls key_type=ecdsa")
+        p.wait_log("certificate=tls key_type=rsa")
 
     def test_alpn_only_smtp(self):
         p = self.proxy()
