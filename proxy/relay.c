@@ -247,6 +247,8 @@ relay_client_input(struct relay *r, struct buf *in)
 {
 	int progress = 1;
 
+	relay_delivery_check(r);
+
 	while (progress && !r->stopped) {
 		progress = 0;
 		switch (r->state) {
@@ -411,8 +413,10 @@ relay_init(struct relay *r, const struct listener_conf *lc, const struct relay_i
 }
 
 void
-relay_stop(struct relay *r)
+relay_stop(struct relay *r, const char *reason, int graceful)
 {
+	if (!r->stopped)
+		relay_log_unconfirmed(r, reason, graceful);
 	r->stopped = 1;
 }
 
@@ -424,5 +428,24 @@ relay_free(struct relay *r)
 	free(r->helo);
 	free(r->mail_from);
 	free(r->up_greeting);
-	r->caps = r->helo = r->mail_from = r->up_greeting = NULL;
+	free(r->unconfirmed);
+	r->caps = r->helo = r->mail_from = r->up_greeting = r->unconfirmed = NULL;
+}
+
+void
+relay_backend_tls_up(struct relay *r)
+{
+	upstream_tls_up(r);
+}
+
+void
+relay_backend_tls_failed(struct relay *r, const char *why)
+{
+	upstream_tls_failed(r, why);
+}
+
+void
+relay_confirm_delivery(struct relay *r)
+{
+	relay_delivery_check(r);
 }

@@ -26,6 +26,9 @@ void relay_init(struct relay *r, const struct listener_conf *lc, const struct re
 /* Take as much of the client's plaintext in as the state allows (consumed from in). */
 void relay_client_input(struct relay *r, struct buf *in);
 
+/* The client's queue may have emptied: a final reply written to its socket is no longer unconfirmed. */
+void relay_confirm_delivery(struct relay *r);
+
 /* Is the relay streaming a message, taking whatever the client sends? */
 int relay_streaming(const struct relay *r);
 
@@ -62,8 +65,12 @@ void relay_deny_client(struct relay *r);
 /* Over a connection limit (why: max_connections or max_connections_per_ip). */
 void relay_refuse_connection(struct relay *r, const char *why);
 
-/* The session is ending for its own reasons: do nothing more. */
-void relay_stop(struct relay *r);
+/*
+ * The session is ending for its own reasons (reason, as its log says; with
+ * graceful, queued output may still reach the client): do nothing more.
+ * A message left in the duplicate window is logged (delivery_unconfirmed).
+ */
+void relay_stop(struct relay *r, const char *reason, int graceful);
 
 /* Free what the relay holds; safe on a zeroed relay. */
 void relay_free(struct relay *r);

@@ -53,10 +53,52 @@ relay_note(struct relay *r, enum relay_note what, uint64_t n)
 }
 
 void
+relay_await_delivery(struct relay *r, const char *p, size_t n)
+{
+	size_t l = 0;
+
+	while (l < n && l < 200 && p[l] != '\r' && p[l] != '\n')
+		l++;
+	free(r->unconfirmed);
+	if ((r->unconfirmed = malloc(l + 1)) != NULL) {
+		memcpy(r->unconfirmed, p, l);
+		r->unconfirmed[l] = '\0';
+		r->unconfirmed_size = r->msg_size;
+	}
+}
+
+void
+relay_delivery_check(struct relay *r)
+{
+	if (r->unconfirmed != NULL && (r->io->client_unsent == NULL || r->io->client_unsent(r->ctx) == 0)) {
+		free(r->unconfirmed);
+		r->unconfirmed = NULL;
+	}
+}
+
+void
+relay_log_unconfirmed(struct relay *r, const char *reason, int graceful)
+{
+	char q[300];
+
+	if (r->q.len > 0 && pending_has(&r->q, P_DATA_END)) {
+		log_event(LOG_WARN, "delivery_unconfirmed", "sid=%016llx size=%llu reply=- reason=%s", SID(r),
+		    (unsigned long long)r->msg_size, reason);
+		return;
+	}
+	relay_delivery_check(r);
+	if (r->unconfirmed != NULL && !graceful)
+		log_event(LOG_WARN, "delivery_unconfirmed", "sid=%016llx size=%llu reply=%s reason=%s", SID(r),
+		    (unsigned long long)r->unconfirmed_size, log_quote(q, sizeof(q), r->unconfirmed,
+		    strlen(r->unconfirmed)), reason);
+}
+
+void
 relay_end(struct relay *r, const char *reason, int graceful)
 {
 	if (r->stopped)
 		return;
+	relay_log_unconfirmed(r, reason, graceful);
 	if (r->state == R_DATA || (r->q.len > 0 && pending_has(&r->q, P_DATA_END)))
 		relay_note(r, RN_MESSAGE_ABORTED, 0);
 	if (r->state == R_DATA && !r->backend_gone)

@@ -13,6 +13,24 @@
 /* The name of a relay state, for logs. */
 const char *relay_strstate(enum relay_state st);
 
+/*
+ * The 2xx final reply p[0..n) of a message went into the client's queue:
+ * until that queue is empty, the message counts as unconfirmed (logged as
+ * event=delivery_unconfirmed if the session breaks first).
+ */
+void relay_await_delivery(struct relay *r, const char *p, size_t n);
+
+/*
+ * The session ends: a message whose end of data the backend has, but whose
+ * final reply the client has not (it is still owed, or queued unsent), is in
+ * the duplicate window of RFC 1047: the backend may hold it while the client
+ * will send it again. Log it as event=delivery_unconfirmed.
+ */
+void relay_log_unconfirmed(struct relay *r, const char *reason, int graceful);
+
+/* The client's queue is empty: the last final reply was written to its socket (it is forgotten). */
+void relay_delivery_check(struct relay *r);
+
 /* Bytes for the client (a reply, relayed or our own). */
 void relay_send_client(struct relay *r, const char *p, size_t n);
 

@@ -55,6 +55,8 @@ struct relay_io {
 	/* Is the client's output queue above its high watermark? Then no more
 	 * commands are taken until it drains (a client that does not read). */
 	int (*client_full)(void *ctx);
+	/* Bytes queued for the client and not yet written to its socket (may be NULL). */
+	size_t (*client_unsent)(void *ctx);
 	/* After what is queued for the client, switch its connection to TLS. */
 	void (*start_tls)(void *ctx);
 	/* Abort the backend connection now (TCP reset): a message cut short
@@ -131,6 +133,9 @@ struct relay {
 	/* The message in DATA. */
 	struct data_filter df;		/* end of data and smuggling filter */
 	uint64_t msg_size;		/* bytes of it sent to the backend */
+	char *unconfirmed;		/* the last message's 2xx final reply (first line) while it may
+					 * still sit unsent in the client's queue; or NULL */
+	uint64_t unconfirmed_size;	/* that message's size */
 	const char *msg_rejected;	/* it is being refused (why), or NULL */
 };
 

@@ -289,6 +289,8 @@ replies_handle(struct relay *r, int code, const char *p, size_t n)
 	case P_DATA_END:
 		relay_send_client(r, p, n);
 		log_message(r, p, n);
+		if (code / 100 == 2)
+			relay_await_delivery(r, p, n);
 		relay_note(r, code / 100 == 2 ? RN_MESSAGE_ACCEPTED : RN_MESSAGE_REJECTED, r->msg_size);
 		relay_reset_transaction(r);
 		break;

@@ -162,6 +162,14 @@ io_client_full(void *ctx)
 	return conn_full(&s->client);
 }
 
+static size_t
+io_client_unsent(void *ctx)
+{
+	struct session *s = ctx;
+
+	return conn_queued(&s->client);
+}
+
 static void
 io_start_tls(void *ctx)
 {
@@ -226,6 +234,7 @@ static const struct relay_io relay_io = {
 	.to_client = io_to_client,
 	.to_backend = io_to_backend,
 	.client_full = io_client_full,
+	.client_unsent = io_client_unsent,
 	.start_tls = io_start_tls,
 	.drop_backend = io_drop_backend,
 	.deadline = io_deadline,
@@ -277,7 +286,7 @@ session_end(struct session *s, const char *reason, int graceful)
 		return;
 	s->closing = 1;
 	s->end_reason = reason;
-	relay_stop(&s->relay);
+	relay_stop(&s->relay, reason, graceful);
 	resolve_cancel(s->lookup);
 	s->lookup = NULL;
 	/* Free the connection-limit slot now: a client that reconnects as soon
@@ -373,6 +382,8 @@ on_drained(struct conn *c)
 {
 	struct session *s = c->owner;
 
+	if (c == &s->client && s->relaying)
+		relay_confirm_delivery(&s->relay);
 	flow(s);
 	if (!s->closing && s->relaying)
 		conn_kick(&s->client);

@@ -7,7 +7,6 @@
 
 #include "ehlo.h"
 #include "log.h"
-#include "relay.h"
 #include "relay_out.h"
 
 #define SID(r) ((unsigned long long)(r)->id)
@@ -138,14 +137,14 @@ upstream_reply(struct relay *r, int code, const char *p, size_t n)
 }
 
 void
-relay_backend_tls_up(struct relay *r)
+upstream_tls_up(struct relay *r)
 {
 	if (r->up == UP_HANDSHAKE)
 		send_ehlo(r, UP_EHLO_TLS);
 }
 
 void
-relay_backend_tls_failed(struct relay *r, const char *why)
+upstream_tls_failed(struct relay *r, const char *why)
 {
 	fail(r, "upstream_tls_failed", 0, why, strlen(why));
 }

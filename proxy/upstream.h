@@ -23,4 +23,10 @@ void upstream_greeting(struct relay *r, int code, const char *p, size_t n);
 /* A reply to one of the preamble's commands (P_UPSTREAM). */
 void upstream_reply(struct relay *r, int code, const char *p, size_t n);
 
+/* The TLS handshake toward the upstream completed: EHLO over TLS. */
+void upstream_tls_up(struct relay *r);
+
+/* It failed (why: the verification or TLS error): 421 to the sender. */
+void upstream_tls_failed(struct relay *r, const char *why);
+
 #endif

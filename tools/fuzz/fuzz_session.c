@@ -174,8 +174,17 @@ io_backend_start_tls(void *ctx)
 }
 
 static const struct relay_io fake_io = {
-	io_to_client, io_to_backend, io_client_full, io_start_tls, io_drop_backend, io_deadline, io_end, io_note,
-	io_backend_start_tls, NULL,
+	.to_client = io_to_client,
+	.to_backend = io_to_backend,
+	.client_full = io_client_full,
+	.client_unsent = NULL,
+	.start_tls = io_start_tls,
+	.drop_backend = io_drop_backend,
+	.deadline = io_deadline,
+	.end = io_end,
+	.note = io_note,
+	.backend_start_tls = io_backend_start_tls,
+	.backend_auth = NULL,
 };
 
 /* --- the model backend --- */

@@ -1,0 +1,123 @@
+"""The duplicate window of RFC 1047: a message whose final '.' reached the
+backend but whose final reply never reached the client may be stored by the
+backend while the client will send it again. starttlsd cannot close that
+window (no relay can), but it logs every message that ended inside it as
+event=delivery_unconfirmed with its size and, when the backend answered, its
+reply; and nothing else is logged so.
+
+The backends here are scripted: real MTAs do not stop between a message's
+end and its reply on cue."""
+import socket
+import threading
+import unittest
+
+import harness
+from harness import Client, Proxy, ScriptedBackend
+
+BODY = b"Subject: window\r\n\r\none line\r\n"
+
+
+def up_to_data(c):
+    c.reply()
+    for cmd in ("EHLO a", "MAIL FROM:<a@example.test>", "RCPT TO:<b@example.test>"):
+        code, raw = c.cmd(cmd)
+        assert code == 250, raw
+    code, raw = c.cmd("DATA")
+    assert code == 354, raw
+
+
+def backend_until_dot(conn):
+    """A backend that takes one message up to its final '.' and returns there."""
+    conn.send(b"220 backend.example.test ESMTP\r\n")
+    while True:
+        line = conn.read_line(timeout=30)
+        if line is None:
+            return False
+        verb = line.split(b" ")[0].strip().upper()
+        if verb == b"EHLO":
+            conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
+        elif verb == b"DATA":
+            conn.send(b"354 go ahead\r\n")
+            return conn.read_until(b"\r\n.\r\n", timeout=30) is not None
+        else:
+            conn.send(b"250 2.0.0 ok\r\n")
+
+
+class DeliveryWindowTest(unittest.TestCase):
+    def start(self, script):
+        self.backend = ScriptedBackend(script=script)
+        self.addCleanup(self.backend.close)
+        self.proxy = Proxy(self.backend.port)
+        self.addCleanup(self.proxy.__exit__, None, None, None)
+        c = Client(self.proxy.port)
+        self.addCleanup(c.close)
+        return c
+
+    def unconfirmed_lines(self):
+        return [l for l in self.proxy.log().splitlines() if "event=delivery_unconfirmed" in l]
+
+    def test_backend_gone_after_the_final_dot(self):
+        """The backend has the whole message and closes without a reply: the
+        client gets 421 (so it sends again) and the log says the backend may
+        hold a copy."""
+        def script(conn):
+            if backend_until_dot(conn):
+                conn.close()
+        c = self.start(script)
+        up_to_data(c)
+        c.send(BODY + b".\r\n")
+        code, raw = c.reply()
+        self.assertEqual(code, 421, raw)
+        self.proxy.wait_log("event=delivery_unconfirmed")
+        line = self.unconfirmed_lines()[0]
+        self.assertRegex(line, r"size=%d reply=- reason=backend_closed" % len(BODY + b".\r\n"))
+        self.assertNotIn("event=message ", self.proxy.log())
+
+    def test_client_gone_before_the_reply(self):
+        """The client resets right after its final '.'; the backend, which has
+        the message, answers 250 only afterwards: unconfirmed, no reply seen."""
+        go = threading.Event()
+
+        def script(conn):
+            if backend_until_dot(conn):
+                go.wait(10)
+                try:
+                    conn.send(b"250 2.0.0 queued as LATE\r\n")
+                except OSError:
+                    pass
+                conn.read_line(timeout=5)
+        c = self.start(script)
+        up_to_data(c)
+        c.send(BODY + b".\r\n")
+        harness.wait_consumed(c.sock)
+        self.backend.wait_conn()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.sock.close()      # a reset
+        self.proxy.wait_log("event=delivery_unconfirmed")
+        go.set()
+        self.assertRegex(self.unconfirmed_lines()[0], r"size=\d+ reply=- reason=client_")
+
+    def test_a_reply_that_reached_the_client_is_not_unconfirmed(self):
+        """The ordinary case, ended every way a client ends: QUIT, a FIN, a reset."""
+        for how in ("quit", "fin", "reset"):
+            backend = ScriptedBackend()
+            self.addCleanup(backend.close)
+            proxy = Proxy(backend.port)
+            self.addCleanup(proxy.__exit__, None, None, None)
+            c = Client(proxy.port)
+            up_to_data(c)
+            c.send(BODY + b".\r\n")
+            code, raw = c.reply()
+            self.assertEqual(code, 250, raw)
+            if how == "quit":
+                c.cmd("QUIT")
+            elif how == "reset":
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            c.close()
+            proxy.wait_log("event=disconnect")
+            self.assertNotIn("event=delivery_unconfirmed", proxy.log(), how)
+            self.assertIn("event=message ", proxy.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
