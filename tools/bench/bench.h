@@ -39,6 +39,8 @@ struct bench_opts {
 	int resume;		/* offer the slot's saved TLS session */
 	double hold;		/* idle mode: seconds to hold; 0 = until SIGUSR1 */
 	double timeout;		/* seconds without progress before a session fails */
+	int pipelining;		/* send MAIL, RCPT and DATA in one write when the server announces PIPELINING */
+	uint64_t messages;	/* session mode: messages per session (default 1) */
 	int tls_max;		/* 12 or 13: highest TLS version offered; 0 = library default */
 	const char *sni;	/* server name sent in the ClientHello, or NULL */
 	const char *helo;
@@ -104,7 +106,11 @@ struct bench {
 	double *sess_lat;		/* ms, one per successful session */
 	uint64_t n_sess_lat;
 	double *msg_lat;		/* ms, MAIL FROM to the final 250, one per message */
-	uint64_t n_msg_lat;
+	uint64_t n_msg_lat, msg_lat_cap;
+	double *ready_lat;		/* ms, connect to ready for the first MAIL FROM, per session */
+	uint64_t n_ready_lat;
+	uint64_t pipelined_sessions;	/* sessions that sent MAIL, RCPT, DATA in one write */
+	uint64_t helo_fallbacks;	/* sessions that fell back to HELO after a refused EHLO */
 	char tls_version[32];
 	char tls_cipher[64];
 	char first_error[256];
@@ -127,6 +133,7 @@ enum conn_state {
 	S_EHLO,		/* 250 to EHLO before TLS (or the only EHLO with --plain/--implicit-tls) */
 	S_STARTTLS,	/* 220 to STARTTLS */
 	S_EHLO_TLS,	/* 250 to EHLO after STARTTLS */
+	S_HELO,		/* 250 to HELO, after a 5xx to EHLO (RFC 5321 3.2) */
 	S_IDLE,		/* idle mode: nothing, until the release */
 	S_MAIL,		/* 250 to MAIL FROM */
 	S_RCPT,		/* 250 to RCPT TO */
@@ -156,6 +163,8 @@ struct conn {
 	size_t line_len;
 	int reply_code;		/* code of the reply being read, 0 between replies */
 	int saw_starttls;	/* the EHLO reply being read lists STARTTLS */
+	int saw_pipelining;	/* ... and PIPELINING */
+	int pipelining;		/* this session pipelines (--pipelining and announced) */
 
 	/* Messages. */
 	uint64_t msgs_left;	/* messages still to send in this session */

@@ -11,9 +11,16 @@
  *
  * --implicit-tls starts with the handshake and skips STARTTLS; --plain skips
  * TLS altogether; idle mode stops after the (last) EHLO and sits in S_IDLE
- * until smtp-bench.c calls conn_quit(). One command at a time, no
- * pipelining: every reply is matched against the one code it must have, and
- * anything else fails the session (fail()).
+ * until smtp-bench.c calls conn_quit(). Every reply is matched against the
+ * one code it must have, and anything else fails the session (fail()).
+ *
+ * One command at a time, except with --pipelining when the last EHLO reply
+ * announced PIPELINING: then MAIL FROM, RCPT TO and DATA go out in one write
+ * (one RFC 2920 group, DATA last) and their three replies are checked in
+ * order as they come; the content and its "." are the next group, and the
+ * next transaction starts after the 250 to the ".". A 5xx to EHLO (a server
+ * that only knows HELO) makes the session send HELO instead, never with
+ * STARTTLS still to do; such a session never pipelines.
  *
  * Output path: send_plain() encrypts (or not) and net_write() hands the bytes
  * to the socket with uv_try_write(), queueing only what the kernel did not
@@ -63,6 +70,7 @@ conn_state_name(enum conn_state s)
 	case S_EHLO:		return "EHLO";
 	case S_STARTTLS:	return "STARTTLS";
 	case S_EHLO_TLS:	return "EHLO after TLS";
+	case S_HELO:		return "HELO";
 	case S_IDLE:		return "idle";
 	case S_MAIL:		return "MAIL FROM";
 	case S_RCPT:		return "RCPT TO";
@@ -297,12 +305,25 @@ body_pump(struct conn *c)
 static void
 start_message(struct conn *c)
 {
+	const struct bench_opts *o = &c->b->o;
+
 	c->t_msg = uv_hrtime();
 	c->msg_seq++;
 	message_header(c->b, c->header, sizeof(c->header), c->id, c->msg_seq);
 	c->body_off = 0;
 	c->state = S_MAIL;
-	send_cmd(c, "MAIL FROM:<%s>", c->b->o.from);
+	if (c->pipelining) {	/* one group: MAIL, RCPT, DATA (RFC 2920 3.1) */
+		char group[700];
+		int n = snprintf(group, sizeof(group), "MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n", o->from, o->rcpt);
+
+		if (n < 0 || (size_t)n >= sizeof(group)) {
+			fail(c, "command too long");
+			return;
+		}
+		send_plain(c, group, (size_t)n);
+	} else {
+		send_cmd(c, "MAIL FROM:<%s>", o->from);
+	}
 }
 
 static void
@@ -310,7 +331,7 @@ message_done(struct conn *c)
 {
 	struct bench *b = c->b;
 
-	if (b->n_msg_lat < b->o.count)
+	if (b->n_msg_lat < b->msg_lat_cap)
 		b->msg_lat[b->n_msg_lat++] = (double)(uv_hrtime() - c->t_msg) / 1e6;
 	b->messages++;
 	b->message_bytes += b->msg.size;
@@ -326,11 +347,16 @@ message_done(struct conn *c)
 
 /* After the last EHLO: idle mode parks the session, the others send mail. */
 static void
-session_ready(struct conn *c)
+session_ready(struct conn *c, int may_pipeline)
 {
-	if (c->b->o.mode == MODE_IDLE) {
-		struct bench *b = c->b;
+	struct bench *b = c->b;
 
+	c->pipelining = may_pipeline && b->o.pipelining && c->saw_pipelining;
+	if (c->pipelining)
+		b->pipelined_sessions++;
+	if (b->o.mode != MODE_IDLE && b->n_ready_lat < b->sessions_total)
+		b->ready_lat[b->n_ready_lat++] = (double)(uv_hrtime() - c->t_start) / 1e6;
+	if (b->o.mode == MODE_IDLE) {
 		/* Idle mode's latency: connect to idle. */
 		if (b->n_sess_lat < b->sessions_total)
 			b->sess_lat[b->n_sess_lat++] = (double)(uv_hrtime() - c->t_start) / 1e6;
@@ -367,10 +393,16 @@ on_reply(struct conn *c, int code, const char *text, size_t len)
 		}
 		break;
 	case S_EHLO:
+		if (code >= 500 && code < 600 && b->o.tls != BT_STARTTLS) {
+			b->helo_fallbacks++;	/* an RFC 821 server */
+			c->state = S_HELO;
+			send_cmd(c, "HELO %s", b->o.helo);
+			break;
+		}
 		if (expect(c, code, 250, text, len) < 0)
 			break;
 		if (b->o.tls != BT_STARTTLS) {
-			session_ready(c);
+			session_ready(c, 1);
 		} else if (!c->saw_starttls) {
 			fail(c, "the EHLO reply does not offer STARTTLS");
 		} else {
@@ -389,23 +421,35 @@ on_reply(struct conn *c, int code, const char *text, size_t len)
 		tls_pump(c);	/* sends the ClientHello */
 		break;
 	case S_EHLO_TLS:
+		if (code >= 500 && code < 600) {
+			b->helo_fallbacks++;
+			c->state = S_HELO;
+			send_cmd(c, "HELO %s", b->o.helo);
+			break;
+		}
 		if (expect(c, code, 250, text, len) < 0)
 			break;
 		if (c->saw_starttls)
 			fail(c, "the EHLO reply after TLS still offers STARTTLS");
 		else
-			session_ready(c);
+			session_ready(c, 1);
+		break;
+	case S_HELO:
+		if (expect(c, code, 250, text, len) == 0)
+			session_ready(c, 0);
 		break;
 	case S_MAIL:
 		if (expect(c, code, 250, text, len) == 0) {
 			c->state = S_RCPT;
-			send_cmd(c, "RCPT TO:<%s>", b->o.rcpt);
+			if (!c->pipelining)
+				send_cmd(c, "RCPT TO:<%s>", b->o.rcpt);
 		}
 		break;
 	case S_RCPT:
 		if (expect(c, code, 250, text, len) == 0) {
 			c->state = S_DATA;
-			send_cmd(c, "DATA");
+			if (!c->pipelining)
+				send_cmd(c, "DATA");
 		}
 		break;
 	case S_DATA:
@@ -452,12 +496,15 @@ reply_line(struct conn *c, const char *s, size_t len)
 	if (c->reply_code == 0) {
 		c->reply_code = code;
 		c->saw_starttls = 0;
+		c->saw_pipelining = 0;
 	} else if (code != c->reply_code) {
 		fail(c, "multi-line reply changes its code from %d to %d", c->reply_code, code);
 		return;
 	}
 	if (len >= 12 && strncasecmp(s + 4, "STARTTLS", 8) == 0 && (len == 12 || s[12] == ' '))
 		c->saw_starttls = 1;
+	if (len >= 14 && strncasecmp(s + 4, "PIPELINING", 10) == 0 && (len == 14 || s[14] == ' '))
+		c->saw_pipelining = 1;
 	if (len > 3 && s[3] == '-')
 		return;		/* more lines follow */
 	c->reply_code = 0;

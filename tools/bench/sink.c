@@ -2,10 +2,13 @@
  * smtp-sink - a fast plaintext SMTP server that accepts and discards mail,
  * the backend for benchmarks (one libuv loop, one thread).
  *
- *   smtp-sink --listen 127.0.0.1:PORT [--quiet]
+ *   smtp-sink --listen 127.0.0.1:PORT [--no-pipelining | --helo-only] [--quiet]
  *
  * It prints "smtp-sink: listening on ADDR:PORT" on stderr once it accepts
- * connections, and totals on SIGINT/SIGTERM, then exits 0.
+ * connections, and totals on SIGINT/SIGTERM, then exits 0. SIGUSR1 prints
+ * one line of totals on stderr (even with --quiet) and goes on:
+ *
+ *   smtp-sink: stats conns=N msgs=N bytes=N early_reads=N early_bytes=N
  *
  * Protocol: "220" greeting; EHLO answers PIPELINING, 8BITMIME and SIZE (any
  * number of EHLO/HELO, each resets the transaction); MAIL, RCPT, DATA with the
@@ -18,6 +21,18 @@
  * Memory per connection is a fixed struct of about 1.3 KB (the read and
  * reply buffers are shared). A client that pipelines without reading its
  * replies is paused once 1 MiB of replies are queued.
+ *
+ * --no-pipelining: an old MTA that does not do RFC 2920. EHLO does not
+ * announce PIPELINING, and input that arrives before the reply to the
+ * command before it is thrown away unanswered, as a server that reads one
+ * command, answers it and flushes its input would: whatever follows a
+ * complete command line (or the end of a message's data) in the same read
+ * was sent before its sender could have seen the reply. Such reads are
+ * counted (early_reads, early_bytes in the stats line): a proxy that feeds
+ * this backend one command at a time leaves both at 0, and one that
+ * pipelines into it gets no reply to what it pipelined (its client times
+ * out). --helo-only: the same, and EHLO is refused with 500 as an RFC 821
+ * server would: only HELO works.
  */
 #define _GNU_SOURCE		/* memmem */
 #include <errno.h>
@@ -64,8 +79,10 @@ static uv_loop_t *loop;
 static char read_buf[256 * 1024];
 static char out[4096];
 static size_t out_len;
-static unsigned long long n_conns, n_active, n_msgs, n_bytes;
+static unsigned long long n_conns, n_active, n_msgs, n_bytes, n_early_reads, n_early_bytes;
 static int quiet;
+static int no_pipelining;	/* --no-pipelining or --helo-only */
+static int helo_only;		/* --helo-only */
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -189,10 +206,13 @@ verb(const char *line, size_t len, const char *v)
 static void
 command(struct sconn *c, const char *s, size_t len)
 {
-	if (verb(s, len, "EHLO")) {
+	if (verb(s, len, "EHLO") && helo_only) {
+		reply(c, "500 Syntax error, command unrecognized");
+	} else if (verb(s, len, "EHLO")) {
 		c->mail = c->rcpts = 0;
 		reply(c, "250-sink.invalid Hello");
-		reply(c, "250-PIPELINING");
+		if (!no_pipelining)
+			reply(c, "250-PIPELINING");
 		reply(c, "250-8BITMIME");
 		reply(c, "250 SIZE %d", MAX_SIZE);
 	} else if (verb(s, len, "HELO")) {
@@ -274,6 +294,21 @@ data(struct sconn *c, const char *p, size_t n)
 	return used;
 }
 
+/* --no-pipelining: n bytes came in the same read as a command (or end of
+ * data) that is only being answered now: their sender did not wait for the
+ * reply. They are dropped, as an RFC 821 server flushing its input would. */
+static void
+early(struct sconn *c, size_t n)
+{
+	n_early_reads++;
+	n_early_bytes += n;
+	c->line_len = 0;
+	c->too_long = 0;
+	if (!quiet && n_early_reads <= 3)
+		fprintf(stderr, "smtp-sink: %zu bytes sent before the reply they should have waited for: "
+		    "dropped (--no-pipelining)\n", n);
+}
+
 /* Everything one read brought, in order: content and command lines. */
 static void
 input(struct sconn *c, const char *p, size_t n)
@@ -286,6 +321,10 @@ input(struct sconn *c, const char *p, size_t n)
 			take = data(c, p, n);
 			p += take;
 			n -= take;
+			if (no_pipelining && c->st == C_CMD && n > 0) {
+				early(c, n);
+				break;
+			}
 			continue;
 		}
 		lf = memchr(p, '\n', n);
@@ -311,6 +350,10 @@ input(struct sconn *c, const char *p, size_t n)
 			command(c, c->line, len);
 		}
 		c->line_len = 0;
+		if (no_pipelining && n > 0 && c->st != C_QUIT) {
+			early(c, n);
+			break;
+		}
 	}
 	flush(c);
 	if (c->st == C_QUIT && !c->closing) {
@@ -375,7 +418,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	n_conns++;
 	uv_tcp_nodelay(&c->tcp, 1);
-	reply(c, "220 sink.invalid ESMTP smtp-sink");
+	reply(c, helo_only ? "220 sink.invalid smtp-sink (RFC 821)" : "220 sink.invalid ESMTP smtp-sink");
 	flush(c);
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
@@ -384,6 +427,11 @@ static void
 on_signal(uv_signal_t *s, int signum)
 {
 	(void)s;
+	if (signum == SIGUSR1) {
+		fprintf(stderr, "smtp-sink: stats conns=%llu msgs=%llu bytes=%llu early_reads=%llu early_bytes=%llu\n",
+		    n_conns, n_msgs, n_bytes, n_early_reads, n_early_bytes);
+		return;
+	}
 	if (!quiet)
 		fprintf(stderr, "smtp-sink: signal %d: %llu connections (%llu open), %llu messages, %llu bytes\n",
 		    signum, n_conns, n_active, n_msgs, n_bytes);
@@ -394,7 +442,11 @@ __attribute__((noreturn))
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: smtp-sink --listen ADDR:PORT [--quiet]   (ADDR: IPv4, or [IPv6])\n");
+	fprintf(stderr, "usage: smtp-sink --listen ADDR:PORT [--no-pipelining | --helo-only] [--quiet]\n"
+	    "  ADDR: IPv4, or [IPv6]\n"
+	    "  --no-pipelining  no PIPELINING in the EHLO reply; input sent before the reply to the\n"
+	    "                   command before it is dropped unanswered and counted (SIGUSR1: stats)\n"
+	    "  --helo-only      the same, and EHLO gets 500 (an RFC 821 server)\n");
 	exit(2);
 }
 
@@ -402,7 +454,7 @@ int
 main(int argc, char **argv)
 {
 	static uv_tcp_t server;
-	static uv_signal_t sigint, sigterm;
+	static uv_signal_t sigint, sigterm, sigusr1;
 	struct sockaddr_storage ss;
 	const char *listen_arg = NULL;
 	char host[64];
@@ -415,6 +467,10 @@ main(int argc, char **argv)
 			listen_arg = argv[++i];
 		else if (strcmp(argv[i], "--quiet") == 0)
 			quiet = 1;
+		else if (strcmp(argv[i], "--no-pipelining") == 0)
+			no_pipelining = 1;
+		else if (strcmp(argv[i], "--helo-only") == 0)
+			no_pipelining = helo_only = 1;
 		else
 			usage();
 	}
@@ -452,6 +508,8 @@ main(int argc, char **argv)
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_init(loop, &sigterm);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_init(loop, &sigusr1);
+	uv_signal_start(&sigusr1, on_signal, SIGUSR1);
 	fprintf(stderr, "smtp-sink: listening on %s\n", listen_arg);
 	return uv_run(loop, UV_RUN_DEFAULT);
 }

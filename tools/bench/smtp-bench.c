@@ -10,7 +10,10 @@
  *
  *   session  --count sessions, --concurrency at a time. Each one: greeting,
  *            EHLO, [STARTTLS, handshake, EHLO,] MAIL, RCPT, DATA, one message
- *            of --size bytes, QUIT. Latency = connect to 221, per session.
+ *            of --size bytes (--messages N: N of them, one after the other),
+ *            QUIT. Latency = connect to 221, per session; per message (MAIL
+ *            FROM to the final 250); and connect to ready for the first MAIL
+ *            FROM (the handshake and EHLOs: "ready" in the JSON).
  *   bulk     --concurrency sessions, each sending its share of --count
  *            messages, one after the other, in one session. Latency is
  *            reported per message (MAIL FROM to the final 250) and per session.
@@ -21,6 +24,12 @@
  *            held for --hold seconds, or with --hold 0 until SIGUSR1 arrives
  *            (SIGUSR1 also ends a timed hold early), then every session sends
  *            QUIT. Latency = connect to idle.
+ *
+ * --pipelining: when the server's last EHLO reply announces PIPELINING
+ * (RFC 2920), MAIL FROM, RCPT TO and DATA go out in one write; otherwise
+ * (and without the option) one command per round trip. The report counts
+ * the sessions that pipelined. A 5xx to EHLO makes a session fall back to
+ * HELO (not before STARTTLS); the report counts those too.
  *
  * --resume: each concurrency slot remembers the last TLS session (or TLS 1.3
  * ticket) the server gave it and offers it on its next connection; the report
@@ -61,6 +70,9 @@ usage(FILE *f)
 	    "  --hold SECONDS       idle mode: hold all sessions open this long (default 10);\n"
 	    "                       0 = until SIGUSR1 (which also ends a timed hold early)\n"
 	    "  --timeout SECONDS    fail a session after this long without progress (default 60)\n"
+	    "  --messages N         session mode: messages per session (default 1)\n"
+	    "  --pipelining         send MAIL, RCPT and DATA in one write when the server's last EHLO\n"
+	    "                       reply announces PIPELINING (RFC 2920); default: one at a time\n"
 	    "  --helo NAME --from ADDR --to ADDR   EHLO name, envelope sender and recipient\n"
 	    "  --json               print the result as one line of JSON on stdout\n");
 }
@@ -100,7 +112,8 @@ static int
 parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	enum { O_HOST = 256, O_PORT, O_MODE, O_COUNT, O_CONC, O_SIZE, O_IMPLICIT, O_PLAIN, O_RESUME,
-	       O_HOLD, O_TIMEOUT, O_TLSMAX, O_SNI, O_HELO, O_FROM, O_TO, O_JSON, O_HELP };
+	       O_HOLD, O_TIMEOUT, O_TLSMAX, O_SNI, O_HELO, O_FROM, O_TO, O_JSON, O_HELP, O_MESSAGES,
+	       O_PIPELINING };
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
@@ -119,6 +132,8 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "from", required_argument, NULL, O_FROM },
 		{ "to", required_argument, NULL, O_TO },
 		{ "json", no_argument, NULL, O_JSON },
+		{ "messages", required_argument, NULL, O_MESSAGES },
+		{ "pipelining", no_argument, NULL, O_PIPELINING },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,6 +149,7 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 	o->size = 10240;
 	o->hold = 10;
 	o->timeout = 60;
+	o->messages = 1;
 	o->helo = "bench.example.test";
 	o->from = "bench@example.test";
 	o->rcpt = "sink@example.test";
@@ -193,6 +209,12 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 		case O_FROM: o->from = optarg; break;
 		case O_TO: o->rcpt = optarg; break;
 		case O_JSON: o->json = 1; break;
+		case O_MESSAGES:
+			if (parse_uint(optarg, 1000000, &v) < 0 || v == 0)
+				goto bad;
+			o->messages = v;
+			break;
+		case O_PIPELINING: o->pipelining = 1; break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -211,6 +233,10 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 	}
 	if (strlen(o->helo) > 200 || strlen(o->from) > 200 || strlen(o->rcpt) > 200) {
 		fprintf(stderr, "smtp-bench: --helo, --from and --to are limited to 200 characters\n");
+		return -1;
+	}
+	if (o->mode == MODE_SESSION && o->count > (1ULL << 40) / o->messages) {
+		fprintf(stderr, "smtp-bench: --count x --messages is too large\n");
 		return -1;
 	}
 	o->tls = plain ? BT_PLAIN : implicit ? BT_IMPLICIT : BT_STARTTLS;
@@ -244,7 +270,7 @@ schedule(struct bench *b)
 			if (b->n_free_slots == 0)
 				break;
 			slot = b->free_slots[--b->n_free_slots];
-			msgs = 1;
+			msgs = b->o.messages;
 			if (b->o.mode == MODE_BULK)	/* share --count out evenly */
 				msgs = b->o.count / b->sessions_total + (k < b->o.count % b->sessions_total);
 		}
@@ -437,6 +463,7 @@ report(struct bench *b, const struct rusage *ru0, const struct rusage *ru1)
 
 	qsort(b->sess_lat, b->n_sess_lat, sizeof(double), cmp_double);
 	qsort(b->msg_lat, b->n_msg_lat, sizeof(double), cmp_double);
+	qsort(b->ready_lat, b->n_ready_lat, sizeof(double), cmp_double);
 	if (o->json) {
 		printf("{\"mode\":\"%s\",\"host\":", modes[o->mode]);
 		json_string(o->host);
@@ -452,6 +479,13 @@ report(struct bench *b, const struct rusage *ru0, const struct rusage *ru1)
 		    pct(b->sess_lat, b->n_sess_lat, 100));
 		printf(",\"message_p50_ms\":%.3f,\"message_p99_ms\":%.3f",
 		    pct(b->msg_lat, b->n_msg_lat, 50), pct(b->msg_lat, b->n_msg_lat, 99));
+		printf(",\"session_p90_ms\":%.3f,\"message_p90_ms\":%.3f,\"ready_p50_ms\":%.3f,\"ready_p90_ms\":%.3f",
+		    pct(b->sess_lat, b->n_sess_lat, 90), pct(b->msg_lat, b->n_msg_lat, 90),
+		    pct(b->ready_lat, b->n_ready_lat, 50), pct(b->ready_lat, b->n_ready_lat, 90));
+		printf(",\"messages_per_session\":%llu,\"pipelining\":%s,\"pipelined_sessions\":%llu"
+		    ",\"helo_fallbacks\":%llu", (unsigned long long)(o->mode == MODE_SESSION ? o->messages : 0),
+		    o->pipelining ? "true" : "false", (unsigned long long)b->pipelined_sessions,
+		    (unsigned long long)b->helo_fallbacks);
 		printf(",\"handshakes\":%llu,\"resumed\":%llu,\"resume_offered\":%llu",
 		    (unsigned long long)b->handshakes, (unsigned long long)b->resumed,
 		    (unsigned long long)b->resume_offered);
@@ -482,9 +516,16 @@ report(struct bench *b, const struct rusage *ru0, const struct rusage *ru1)
 	printf("  latency    per session (%s): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 	    o->mode == MODE_IDLE ? "connect to idle" : "connect to 221", pct(b->sess_lat, b->n_sess_lat, 50),
 	    pct(b->sess_lat, b->n_sess_lat, 99), pct(b->sess_lat, b->n_sess_lat, 100));
-	if (o->mode != MODE_IDLE)
-		printf("             per message (MAIL FROM to 250): p50 %.2f ms, p99 %.2f ms\n",
-		    pct(b->msg_lat, b->n_msg_lat, 50), pct(b->msg_lat, b->n_msg_lat, 99));
+	if (o->mode != MODE_IDLE) {
+		printf("             per message (MAIL FROM to 250): p50 %.2f ms, p90 %.2f ms, p99 %.2f ms\n",
+		    pct(b->msg_lat, b->n_msg_lat, 50), pct(b->msg_lat, b->n_msg_lat, 90),
+		    pct(b->msg_lat, b->n_msg_lat, 99));
+		printf("             connect to ready for MAIL FROM: p50 %.2f ms, p90 %.2f ms\n",
+		    pct(b->ready_lat, b->n_ready_lat, 50), pct(b->ready_lat, b->n_ready_lat, 90));
+		printf("  smtp       %llu sessions pipelined MAIL/RCPT/DATA%s, %llu fell back to HELO\n",
+		    (unsigned long long)b->pipelined_sessions, o->pipelining ? "" : " (no --pipelining)",
+		    (unsigned long long)b->helo_fallbacks);
+	}
 	if (o->tls != BT_PLAIN && b->handshakes > 0)
 		printf("  tls        %llu handshakes (last: %s %s), %llu resumed of %llu offered\n",
 		    (unsigned long long)b->handshakes, b->tls_version, b->tls_cipher,
@@ -552,10 +593,12 @@ main(int argc, char **argv)
 	if (b->o.mode != MODE_IDLE && b->o.concurrency > b->sessions_total)
 		b->o.concurrency = (unsigned)b->sessions_total;
 	b->sess_lat = calloc(b->sessions_total, sizeof(double));
-	b->msg_lat = calloc(b->o.count, sizeof(double));
+	b->msg_lat_cap = b->o.mode == MODE_SESSION ? b->o.count * b->o.messages : b->o.count;
+	b->msg_lat = calloc(b->msg_lat_cap, sizeof(double));
+	b->ready_lat = calloc(b->sessions_total, sizeof(double));
 	b->slot_sess = calloc(b->o.concurrency, sizeof(SSL_SESSION *));
 	b->free_slots = calloc(b->o.concurrency, sizeof(unsigned));
-	if (b->sess_lat == NULL || b->msg_lat == NULL || b->slot_sess == NULL || b->free_slots == NULL) {
+	if (b->sess_lat == NULL || b->msg_lat == NULL || b->ready_lat == NULL || b->slot_sess == NULL || b->free_slots == NULL) {
 		fprintf(stderr, "smtp-bench: out of memory\n");
 		return 1;
 	}
@@ -585,6 +628,7 @@ main(int argc, char **argv)
 	free(b->msg.block);
 	free(b->sess_lat);
 	free(b->msg_lat);
+	free(b->ready_lat);
 	free(b->slot_sess);
 	free(b->free_slots);
 	if (uv_loop_close(b->loop) != 0)
