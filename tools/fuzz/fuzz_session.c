@@ -7,7 +7,9 @@
  *
  * Input: byte 0 picks the listener's settings (xclient, require_tls,
  * bare_newline = reject, add_received, auth_before_tls, implicit TLS, small
- * line limits, max_errors); then a list of events, each an opcode byte and
+ * line limits, max_errors; xclient with implicit TLS picks an outbound
+ * listener instead: tls = none, backend_tls = starttls or implicit, with or
+ * without backend_auth); then a list of events, each an opcode byte and
  * its operands (see step()). Client bytes are raw, or canned command lines
  * (so deep states are reached quickly). The backend is a model MTA: it
  * parses what the relay sends and answers the oldest command it owes, with
@@ -26,7 +28,11 @@
  *   - the client gets well-formed replies; backend replies reach it in the
  *     order of their tags, each once, and never one nobody asked for;
  *   - the bytes queued for the client, the relay's queue and the client
- *     input stay within their bounds.
+ *     input stay within their bounds;
+ *   - outbound: until TLS toward the upstream is up, the upstream gets only
+ *     our EHLO and STARTTLS (nothing at all with implicit TLS), never a byte
+ *     of the sender's; until the preamble is over, the sender gets nothing
+ *     but a closing 421.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +49,7 @@
 #define MAX_OUTSTANDING 512
 
 /* The model MTA behind the relay. */
-enum cmd { C_GREETING, C_EHLO, C_HELO, C_DATA, C_DATA_END, C_AUTH, C_XCLIENT, C_QUIT, C_RSET, C_OTHER };
+enum cmd { C_GREETING, C_EHLO, C_HELO, C_DATA, C_DATA_END, C_AUTH, C_XCLIENT, C_QUIT, C_RSET, C_STARTTLS, C_OTHER };
 
 struct backend {
 	size_t pos;			/* parsed up to here in f->to_backend */
@@ -71,6 +77,8 @@ struct fake {
 	unsigned next_tag;		/* the client must see tags in this order */
 	unsigned asked[4096 / 8];	/* bit per tag: it answered a command */
 	int tls_requested, tls_up, ended, dropped, client_eof;
+	int outbound;			/* backend_tls is set: the preamble toward a TLS upstream runs */
+	int up_requested, up_up;	/* TLS toward the upstream asked for, and up */
 	unsigned notes[RN_COUNT];	/* what the relay counted */
 	unsigned backend_eods;		/* ends of data the backend got */
 	int wrote_in_handshake;		/* the relay wrote to the client during the handshake */
@@ -91,11 +99,38 @@ io_to_client(void *ctx, const char *p, size_t n)
 	struct fake *f = ctx;
 
 	FUZZ_CHECK(!f->ended);
+	/* Outbound: the sender hears nothing before the preamble is over, but a closing 421. */
+	if (f->outbound && f->r.up != UP_DONE)
+		FUZZ_CHECK(n >= 3 && memcmp(p, "421", 3) == 0);
 	/* Between the 220 and the handshake only a last 421 may be queued (it waits for TLS, or is dropped). */
 	if (f->tls_requested && !f->tls_up)
 		f->wrote_in_handshake = 1;
 	FUZZ_CHECK(buf_append(&f->to_client, p, n) == 0);
 	f->client_queued += n;
+}
+
+/* Is b made of our preamble's plaintext lines only (the last one maybe still partial)? */
+static int
+only_preamble(const struct buf *b)
+{
+	static const char *const lines[] = { "EHLO proxy.example\r\n", "STARTTLS\r\n" };
+	const char *p = buf_head(b);
+	size_t left = buf_pending(b), i, l;
+
+	while (left > 0) {
+		for (i = 0; i < 2; i++) {
+			l = strlen(lines[i]);
+			if (memcmp(p, lines[i], left < l ? left : l) == 0)
+				break;
+		}
+		if (i == 2)
+			return 0;
+		if (left <= l)
+			return 1;
+		p += l;
+		left -= l;
+	}
+	return 1;
 }
 
 static void
@@ -106,6 +141,9 @@ io_to_backend(void *ctx, const char *p, size_t n)
 	FUZZ_CHECK(!f->ended);
 	FUZZ_CHECK(!f->dropped);
 	FUZZ_CHECK(buf_append(&f->to_backend, p, n) == 0);
+	/* Outbound: before TLS is up, only our EHLO and STARTTLS, in plaintext; with implicit TLS, nothing. */
+	if (f->outbound && !f->up_up)
+		FUZZ_CHECK(f->lc->backend_tls == BACKEND_TLS_STARTTLS && only_preamble(&f->to_backend));
 }
 
 static int
@@ -165,12 +203,22 @@ io_note(void *ctx, enum relay_note what, uint64_t n)
 	FUZZ_CHECK(f->notes[RN_MESSAGE_ACCEPTED] <= f->backend_eods);
 }
 
-/* The fuzzed listeners have no backend_tls: the preamble toward a TLS upstream never runs. */
+/* Outbound: switch the upstream to TLS (once; an event completes it). */
 static void
 io_backend_start_tls(void *ctx)
 {
-	(void)ctx;
-	FUZZ_CHECK(0);
+	struct fake *f = ctx;
+
+	FUZZ_CHECK(f->outbound && !f->up_requested);
+	f->up_requested = 1;
+}
+
+static const char *
+io_backend_auth(void *ctx)
+{
+	struct fake *f = ctx;
+
+	return f->lc->backend_auth != NULL ? "AHVzZXIAcGFzcw==" : NULL;
 }
 
 static const struct relay_io fake_io = {
@@ -184,7 +232,7 @@ static const struct relay_io fake_io = {
 	.end = io_end,
 	.note = io_note,
 	.backend_start_tls = io_backend_start_tls,
-	.backend_auth = NULL,
+	.backend_auth = io_backend_auth,
 };
 
 /* --- the model backend --- */
@@ -196,7 +244,7 @@ classify(const char *line, size_t n)
 		const char *verb;
 		enum cmd c;
 	} verbs[] = { { "EHLO", C_EHLO }, { "HELO", C_HELO }, { "DATA", C_DATA }, { "AUTH", C_AUTH },
-		{ "XCLIENT", C_XCLIENT }, { "QUIT", C_QUIT }, { "RSET", C_RSET } };
+		{ "XCLIENT", C_XCLIENT }, { "QUIT", C_QUIT }, { "RSET", C_RSET }, { "STARTTLS", C_STARTTLS } };
 	size_t i, v = 0;
 
 	while (v < n && line[v] != ' ')
@@ -281,8 +329,14 @@ backend_reply(struct fake *f, uint8_t pick)
 
 	if (f->b.nowed == 0)
 		return;
+	/* Implicit TLS toward the upstream: it says nothing before the handshake. */
+	if (f->outbound && f->lc->backend_tls == BACKEND_TLS_IMPLICIT && !f->up_up)
+		return;
 	c = f->b.owed[0];
 	switch (c) {
+	case C_STARTTLS:
+		code = (pick & 3) == 3 ? 454 : 220;
+		break;
 	case C_GREETING:
 	case C_XCLIENT:
 		code = (pick & 3) == 3 ? 554 : (pick & 7) == 2 ? 250 : 220;
@@ -506,8 +560,13 @@ step_(struct fake *f, const uint8_t *d, size_t n)
 		f->client_queued = 0;
 		client_input(f, 0);
 		return 1;
-	case 8:	/* the TLS handshake completes */
-		if (f->tls_requested && !f->tls_up && !f->ended) {
+	case 8:	/* the TLS handshake completes (the sender's, else the upstream's) */
+		if (f->up_requested && !f->up_up && !f->ended && !(f->tls_requested && !f->tls_up)) {
+			f->up_up = 1;
+			relay_backend_tls_up(&f->r);
+			backend_parse(f);
+			client_input(f, 0);
+		} else if (f->tls_requested && !f->tls_up && !f->ended) {
 			f->tls_up = 1;
 			relay_tls_up(&f->r, "TLSv1.3", "TLS_AES_128_GCM_SHA256");
 			if (f->lc->tls == TLS_MODE_STARTTLS && !f->ended)
@@ -545,9 +604,11 @@ step_(struct fake *f, const uint8_t *d, size_t n)
 		}
 		backend_input(f, 0);
 		return 2;
-	default: /* shutdown */
+	default: /* shutdown, or the upstream's handshake fails */
 		if (!f->ended && (arg & 7) == 0)
 			relay_shutdown(&f->r);
+		else if (!f->ended && (arg & 7) == 1 && f->up_requested && !f->up_up)
+			relay_backend_tls_failed(&f->r, "fuzzed handshake failure");
 		return 2;
 	}
 }
@@ -570,7 +631,17 @@ listener(uint8_t s)
 	static struct config *cfgs[256];
 	char text[1024], err[256];
 
-	if (cfgs[s] == NULL) {
+	if (cfgs[s] == NULL && (s & 0x21) == 0x21) {	/* outbound: a plaintext sender, TLS toward the upstream */
+		snprintf(text, sizeof(text),
+		    "[listener f]\nlisten = 127.0.0.1:25\nbackend = 127.0.0.1:2525\nhostname = proxy.example\n"
+		    "tls = none\nallow = 0.0.0.0/0\nbackend_tls = %s\nbackend_verify = no\n%sbare_newline = %s\n"
+		    "add_received = %s\nmax_line_length = %s\nmax_data_line_length = %s\nmax_errors = %s\n",
+		    s & 2 ? "implicit" : "starttls", s & 16 ? "backend_auth = /fuzz/relay.secret\n" : "",
+		    s & 4 ? "reject" : "normalize", s & 8 ? "yes" : "no", s & 64 ? "64" : "512", s & 64 ? "80" : "1000",
+		    s & 128 ? "3" : "0");
+		cfgs[s] = config_parse_string(text, "fuzz.ini", err, sizeof(err));
+		FUZZ_CHECK(cfgs[s] != NULL || (fprintf(stderr, "%s\n", err), 0));
+	} else if (cfgs[s] == NULL) {
 		snprintf(text, sizeof(text),
 		    "[tls]\ncertificate = c\nkey = k\n[listener f]\nlisten = 127.0.0.1:25\nbackend = 127.0.0.1:2525\n"
 		    "hostname = proxy.example\nbackend_identity = %s\nrequire_tls = %s\nbare_newline = %s\n"
@@ -598,12 +669,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&f, 0, sizeof(f));
 	memset(&who, 0, sizeof(who));
 	f.lc = listener(data[0]);
+	f.outbound = f.lc->backend_tls != BACKEND_TLS_NONE;
 	if (data[0] & 1) {	/* the client's address is known unless the settings byte's top bits say no */
 		who.client.family = (data[0] & 0x60) == 0x60 ? 0 : 2;	/* AF_INET */
 		who.client.addr[0] = 192, who.client.port = 4000;
 	}
 	f.b.owed[f.b.nowed++] = C_GREETING;
 	relay_init(&f.r, f.lc, &fake_io, &f, 1, &who, "192.0.2.1:4000");
+	if (f.outbound && f.lc->backend_tls == BACKEND_TLS_IMPLICIT)
+		f.up_requested = 1;	/* the session starts the handshake once connected */
 	if (f.lc->tls == TLS_MODE_IMPLICIT) {
 		f.tls_requested = f.tls_up = 1;
 		relay_tls_up(&f.r, "TLSv1.3", "TLS_AES_128_GCM_SHA256");
