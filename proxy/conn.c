@@ -153,6 +153,9 @@ tls_pump(struct conn *c)
 		outlen = buf_pending(&c->out);
 	}
 	while (!c->eof && buf_pending(&c->in) < c->in_high) {
+		/* Nothing to decrypt: take no room (a kick to flush a reply must not fail for want of it). */
+		if (tls_unread(&c->tls) == 0 && !SSL_has_pending(c->tls.ssl))
+			break;
 		if ((p = buf_reserve(&c->in, 16384)) == NULL) {
 			fail(c, "out_of_memory");
 			return -1;
@@ -257,6 +260,8 @@ on_closed(uv_handle_t *h)
 	struct conn *c = h->data;
 
 	tls_free(&c->tls);
+	free(c->spare_req);
+	c->spare_req = NULL;
 	buf_free(&c->in);
 	buf_free(&c->stage);
 	buf_free(&c->out);
@@ -333,7 +338,11 @@ write_out(struct conn *c)
 	c->out = tmp;
 	b = uv_buf_init(buf_head(&c->inflight), (unsigned)buf_pending(&c->inflight));
 	/* Allocated only while a write waits for the socket: an idle connection stays small. */
-	if ((req = malloc(sizeof(*req))) != NULL)
+	if ((req = c->spare_req) != NULL)
+		c->spare_req = NULL;	/* reserved (conn_reserve) */
+	else
+		req = malloc(sizeof(*req));
+	if (req != NULL)
 		req->data = c;
 	if (req == NULL || uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
 		free(req);	/* no callback will run */
@@ -561,6 +570,19 @@ conn_write(struct conn *c, const void *p, size_t n)
 			c->full = 1;
 	}
 	schedule(c);
+	return 0;
+}
+
+int
+conn_reserve(struct conn *c, size_t n)
+{
+	if (buf_reserve(c->tls.ssl != NULL ? &c->stage : &c->out, n) == NULL)
+		return -1;
+	/* TLS: n bytes become records in out (a header, a tag and padding per 16 KiB). */
+	if (c->tls.ssl != NULL && buf_reserve(&c->out, n + 64 * (n / 16384 + 1)) == NULL)
+		return -1;
+	if (c->spare_req == NULL && (c->spare_req = malloc(sizeof(*c->spare_req))) == NULL)
+		return -1;
 	return 0;
 }
 

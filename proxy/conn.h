@@ -84,6 +84,7 @@ struct conn {
 	struct buf out;			/* bytes for the socket, not yet handed to it */
 	struct buf inflight;		/* bytes of the uv_write in flight */
 	struct conn *next_dirty;	/* link in cl->dirty */
+	uv_write_t *spare_req;		/* conn_reserve(): the next uv_write's request, or NULL */
 	size_t in_high;			/* stop reading at this much unconsumed input (CONN_IN_HIGH) */
 	size_t read_max;		/* the largest read (conn_bulk) */
 	uint64_t bytes_in;		/* bytes read from the socket */
@@ -147,6 +148,14 @@ void conn_kick(struct conn *c);
 
 /* Queue p[0..n) for the peer (encrypted once TLS is up). Returns 0, or -1 if closed or out of memory. */
 int conn_write(struct conn *c, const void *p, size_t n);
+
+/*
+ * Make room now for a write of up to n bytes: queued, encrypted and handed
+ * to the socket without allocating (a reply that must not be lost for want
+ * of memory). The room lasts until output is next written. Returns 0, or
+ * -1 if memory is short.
+ */
+int conn_reserve(struct conn *c, size_t n);
 
 /* Bytes queued and not yet written to the socket. */
 size_t conn_queued(const struct conn *c);

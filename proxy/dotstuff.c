@@ -205,6 +205,13 @@ emit_buf(void *arg, const char *p, size_t n)
 	return buf_append(arg, p, n);
 }
 
+int
+data_filter_is_end(const struct data_filter *f, const char *p, size_t n)
+{
+	/* In ST_DOT_CR the filter emits "..", a line end, or (only) this. */
+	return f->state == ST_DOT_CR && n == 3 && memcmp(p, ".\r\n", 3) == 0;
+}
+
 enum data_result
 data_filter_run(struct data_filter *f, const char *in, size_t len, struct buf *out, size_t *used)
 {

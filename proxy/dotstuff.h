@@ -62,6 +62,13 @@ enum data_result data_filter_scan(struct data_filter *f, const char *in, size_t 
     void *arg, size_t *used);
 
 /*
+ * Called from inside an emit callback: is p[0..n) the end-of-data line
+ * (the last bytes of the message the backend will get)? Its sender may
+ * still refuse to pass it on (then the message never completes there).
+ */
+int data_filter_is_end(const struct data_filter *f, const char *p, size_t n);
+
+/*
  * data_filter_scan() into a buffer: emits the normalised bytes into out, and stores in
  * *used how many input bytes were consumed. Returns DATA_END once the
  * end-of-data line has been consumed (and emitted as ".\r\n"; bytes after

@@ -136,6 +136,9 @@ main(int argc, char **argv)
 		case 'V':
 			printf("starttlsd %s\nlibuv %s\nBoringSSL (API version %d)\n", STARTTLSD_VERSION,
 			    uv_version_string(), BORINGSSL_API_VERSION);
+#ifdef STARTTLSD_ALLOC_FAULTS
+			printf("allocation-failure injection (STARTTLSD_ALLOC_FAIL=N): a test build\n");
+#endif
 			return 0;
 		case 'h':
 			usage(stdout);

@@ -40,7 +40,7 @@ esc(char *dst, size_t len, const char *s)
 	for (; *s && o + 3 < len; s++) {
 		if (*s == '\\' || *s == '"' || *s == '\n') {
 			dst[o++] = '\\';
-			dst[o++] = *s == '\n' ? 'n' : *s;
+			dst[o++] = (char)(*s == '\n' ? 'n' : *s);	/* 'n' is an int in C */
 		} else {
 			dst[o++] = *s;
 		}

@@ -59,7 +59,7 @@ connect_to(const struct sockaddr_storage *a, int timeout_ms, const char **why)
 		return -1;
 	}
 	if (connect(fd, (const struct sockaddr *)a, len) != 0 && errno != EINPROGRESS)
-		err = errno;
+		err = errno;	/* NOLINT(bugprone-branch-clone): as getsockopt's failure, by intent */
 	else if (wait_fd(fd, POLLOUT, timeout_ms) != 0)
 		err = ETIMEDOUT;
 	else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)

@@ -3,8 +3,9 @@
 #include "procstat.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -44,6 +45,21 @@ count_fds(void)
 	return count > 0 ? count - 1 : 0;
 }
 
+/* The first two numbers of /proc/self/statm (sizes in pages); 0, or -1 if it does not read so. */
+static int
+parse_statm(const char *s, unsigned long *vsize, unsigned long *rss)
+{
+	char *end;
+
+	errno = 0;
+	*vsize = strtoul(s, &end, 10);
+	if (end == s || *end != ' ')
+		return -1;
+	s = end + 1;
+	*rss = strtoul(s, &end, 10);
+	return end == s || errno != 0 ? -1 : 0;
+}
+
 void
 procstat_read(struct proc_stats *st)
 {
@@ -59,7 +75,7 @@ procstat_read(struct proc_stats *st)
 		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	if (statm_fd >= 0 && (n = pread(statm_fd, buf, sizeof(buf) - 1, 0)) > 0) {
 		buf[n] = '\0';
-		if (sscanf(buf, "%lu %lu", &vsize, &rss) == 2) {
+		if (parse_statm(buf, &vsize, &rss) == 0) {
 			st->vsize_bytes = (uint64_t)vsize * (uint64_t)sysconf(_SC_PAGESIZE);
 			st->rss_bytes = (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
 		}

@@ -251,7 +251,7 @@ parse_v2(const uint8_t *p, size_t len, struct proxyproto_hdr *out)
 	d = p + PROXYPROTO_V2_HDRLEN;
 	out->version = 2;
 	if (cmd == V2_LOCAL || fam == V2_UNSPEC)
-		out->local = 1;
+		out->local = 1;	/* NOLINT(bugprone-branch-clone): as AF_UNIX: both mean the real peer */
 	else if (!v2_tlvs_ok(d + need, dlen - need))
 		return -1;
 	else if (fam == V2_UNIX_STREAM)
@@ -333,6 +333,7 @@ proxyproto_build_v2(const struct netaddr *src, const struct netaddr *dst, uint8_
 
 	if (outlen < PROXYPROTO_V2_HDRLEN + dlen)
 		return -1;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a binary header, not a string */
 	memcpy(out, PROXYPROTO_V2_SIG, V2_SIGLEN);
 	out[12] = 0x20 | V2_PROXY;
 	out[13] = family == 0 ? V2_UNSPEC : family == AF_INET ? V2_TCP4 : V2_TCP6;

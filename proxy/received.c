@@ -98,7 +98,7 @@ clean(char *dst, const char *s, size_t max, int literal)
 		memcpy(dst, s, n);
 	} else {
 		for (i = 0; i < n; i++)
-			dst[i] = is_safe((unsigned char)s[i]) ? s[i] : '?';
+			dst[i] = (char)(is_safe((unsigned char)s[i]) ? s[i] : '?');
 	}
 	dst[n] = '\0';
 	return n;

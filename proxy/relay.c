@@ -128,7 +128,8 @@ static void
 reject_message(struct relay *r, const char *why)
 {
 	log_event(LOG_INFO, "message_rejected", "sid=%016llx reason=%s", SID(r), why);
-	relay_note(r, strcmp(why, "bare_newline") == 0 ? RN_BARE_NEWLINE : RN_LINE_LENGTH, 0);
+	if (strcmp(why, "out_of_memory") != 0)
+		relay_note(r, strcmp(why, "bare_newline") == 0 ? RN_BARE_NEWLINE : RN_LINE_LENGTH, 0);
 	r->msg_rejected = why;
 	r->backend_gone = 1;
 	r->io->drop_backend(r->ctx);
@@ -149,6 +150,9 @@ emit_backend(void *arg, const char *p, size_t n)
 		reject_message(r, "line_too_long");
 	else if (r->msg_rejected == NULL && r->df.dirty && r->lc->bare_newline == BARE_REJECT)
 		reject_message(r, "bare_newline");
+	else if (r->msg_rejected == NULL && !r->stopped && data_filter_is_end(&r->df, p, n) &&
+	    r->io->reserve_reply != NULL && r->io->reserve_reply(r->ctx) != 0)
+		reject_message(r, "out_of_memory");	/* its reply could get lost: the backend must not take it */
 	if (r->msg_rejected == NULL && !r->stopped && n > 0) {
 		r->io->to_backend(r->ctx, p, n);
 		r->msg_size += n;
@@ -166,7 +170,9 @@ end_message(struct relay *r)
 		return;
 	}
 	relay_note(r, RN_MESSAGE_REJECTED, 0);
-	if (strcmp(r->msg_rejected, "line_too_long") == 0)
+	if (strcmp(r->msg_rejected, "out_of_memory") == 0)
+		relay_local(r, "451 4.3.0 Out of memory: message not delivered, try again later");
+	else if (strcmp(r->msg_rejected, "line_too_long") == 0)
 		relay_local(r, "550 5.6.0 Message rejected: a line is longer than %zu bytes", r->lc->max_data_line_length);
 	else
 		relay_local(r, "550 5.6.0 Message rejected: bare CR or LF, or NUL, in message (RFC 5321 2.3.8)");

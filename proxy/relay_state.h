@@ -74,6 +74,13 @@ struct relay_io {
 	void (*backend_start_tls)(void *ctx);
 	/* backend_auth: the AUTH PLAIN argument (base64), or NULL. */
 	const char *(*backend_auth)(void *ctx);
+	/* Before the end of a message goes to the backend: make room now for
+	 * its reply to reach the client (read, queued, written) without
+	 * allocating, so that a message the backend takes is never left
+	 * unconfirmed for want of memory. Returns 0, or -1: then the end is
+	 * not sent, the message never completes, the client gets a 451. May
+	 * be NULL (nothing to reserve). */
+	int (*reserve_reply)(void *ctx);
 };
 
 /* Where the preamble toward a TLS upstream is (upstream.c). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_fault.h"
 #include "connlimit.h"
 #include "log.h"
 #include "proxyproto.h"
@@ -230,6 +231,20 @@ io_backend_auth(void *ctx)
 	return upstream(ctx)->auth_plain;
 }
 
+/*
+ * The end of a message is about to go to the backend: room for its reply
+ * (RFC 5321 4.5.3.1.5: a reply line is at most 512 bytes) in the backend's
+ * input, which is kept until that reply is read (conn.c frees it only after
+ * handing input over), and in the client's output (conn_reserve).
+ */
+static int
+io_reserve_reply(void *ctx)
+{
+	struct session *s = ctx;
+
+	return buf_reserve(conn_input(&s->backend), 512) != NULL && conn_reserve(&s->client, 512) == 0 ? 0 : -1;
+}
+
 static const struct relay_io relay_io = {
 	.to_client = io_to_client,
 	.to_backend = io_to_backend,
@@ -242,6 +257,7 @@ static const struct relay_io relay_io = {
 	.note = io_note,
 	.backend_start_tls = io_backend_start_tls,
 	.backend_auth = io_backend_auth,
+	.reserve_reply = io_reserve_reply,
 };
 
 /* --- flow control and the close path --- */
@@ -756,6 +772,7 @@ session_start(const struct session_env *env, struct gen *gen, const struct liste
 	struct conn_loop *cl = env->cl;
 	struct session *s;
 
+	alloc_fault_arm();	/* STARTTLSD_ALLOC_FAULTS builds: count from the first connection */
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->gen = gen;

@@ -4,8 +4,11 @@ Starts the real binary (STARTTLSD_BIN) with a generated INI file on free
 loopback ports, scripted backends that record every byte they receive, and
 raw SMTP clients that can switch to TLS. Only the standard library is used.
 """
+import glob
 import os
+import re
 import select
+import shlex
 import signal
 import socket
 import ssl
@@ -22,6 +25,14 @@ BIN = os.environ.get("STARTTLSD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "starttlsd")
 SRC = os.environ.get("STARTTLSD_SRC") or os.path.join(os.path.dirname(__file__), "..", "..")
 TOOLS = os.path.join(SRC, "tools")
+
+# A command to run starttlsd under (e.g. valgrind), split as a shell would:
+# STARTTLSD_WRAPPER="valgrind --log-file={dir}/valgrind.%p.log ...". {dir} is
+# each Proxy's own directory; every file there named valgrind.*.log is checked
+# when the Proxy exits (each process's ERROR SUMMARY must say 0 errors).
+WRAPPER = shlex.split(os.environ.get("STARTTLSD_WRAPPER") or "")
+# How much slower starttlsd starts and stops than a plain build (a wrapper: 10x).
+SLOW = float(os.environ.get("STARTTLSD_SLOW") or (10 if WRAPPER else 1))
 
 # The ThreadSanitizer build (STARTTLSD_TSAN=ON): two workers by default, so
 # that threads share the connection limits, configuration generations and log.
@@ -145,9 +156,10 @@ class Proxy:
             f.write(config)
         self.log_path = os.path.join(self.dir, "starttlsd.log")
         self.logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([BIN, "-c", self.config_path], stdout=self.logf,
+        wrapper = [w.replace("{dir}", self.dir) for w in WRAPPER]
+        self.proc = subprocess.Popen(wrapper + [BIN, "-c", self.config_path], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 15
+        deadline = time.time() + 15 * SLOW
         while "event=ready" not in self.log():
             if self.proc.poll() is not None:
                 raise RuntimeError("starttlsd exited %s:\n%s" % (self.proc.returncode, self.log()))
@@ -183,12 +195,25 @@ class Proxy:
                     return int(line.split()[1])
         return 0
 
+    def wrapper_errors(self):
+        """What the wrapper (valgrind) reported: a list of "FILE: N errors: log",
+        empty if no process's ERROR SUMMARY counts an error. A process killed
+        by SIGKILL (a test's doing) writes no summary: nothing to judge."""
+        bad = []
+        for path in sorted(glob.glob(os.path.join(self.dir, "valgrind.*.log"))):
+            with open(path, errors="replace") as f:
+                text = f.read()
+            m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+            if m is not None and m.group(1) != "0":
+                bad.append("%s: %s errors:\n%s" % (path, m.group(1), text))
+        return bad
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stop starttlsd and return its exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -206,6 +231,9 @@ class Proxy:
             assert "event=leak" not in self.log(), self.log()
             for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer", "ThreadSanitizer"):
                 assert bad not in self.log(), self.log()
+            if WRAPPER:
+                errors = self.wrapper_errors()
+                assert not errors, "\n".join(errors)
 
 
 class BackendConn:

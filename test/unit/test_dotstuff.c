@@ -339,6 +339,53 @@ test_init_resets(void)
 	buf_free(&out);
 }
 
+/* Records which emitted chunk data_filter_is_end() called the end of the message. */
+struct end_seen {
+	const struct data_filter *f;
+	int ends;		/* chunks it called the end */
+	char last[8];		/* the last such chunk */
+};
+
+static int
+note_end(void *arg, const char *p, size_t n)
+{
+	struct end_seen *e = arg;
+
+	if (data_filter_is_end(e->f, p, n)) {
+		e->ends++;
+		snprintf(e->last, sizeof(e->last), "%.*s", (int)n, p);
+	}
+	return 0;
+}
+
+static int
+ends_in(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct data_filter f;
+	struct end_seen e = { &f, 0, "" };
+	size_t used;
+
+	data_filter_init(&f, 0);
+	data_filter_scan(&f, a, alen, note_end, &e, &used);
+	if (blen > 0)
+		data_filter_scan(&f, b, blen, note_end, &e, &used);
+	return e.ends == 1 ? strcmp(e.last, ".\r\n") == 0 : -e.ends;
+}
+
+/* data_filter_is_end(): the end line, and only it, however the input is split. */
+static void
+test_is_end(void)
+{
+	CHECK(ends_in(S("a\r\n.\r\n"), S("")) == 1);
+	CHECK(ends_in(S(".\r\n"), S("")) == 1);
+	CHECK(ends_in(S("a\r\n."), S("\r\n")) == 1);
+	CHECK(ends_in(S("a\r\n.\r"), S("\n")) == 1);
+	CHECK(ends_in(S("a"), S(".\r\n")) == 0);		/* "a.\r\n": the same bytes, not the end */
+	CHECK(ends_in(S("a\r\n..\r\n"), S("")) == 0);
+	CHECK(ends_in(S("a\n.\r\nb"), S("")) == 0);	/* after a bare LF: stuffed, no end */
+	CHECK(ends_in(S("a\r\n.\rb\r\n"), S("")) == 0);
+}
+
 /* ---- property checks over random inputs ---- */
 
 static uint64_t rng_state = 0x5eed5eed12345678ULL;
@@ -600,6 +647,7 @@ main(void)
 	test_end_after_stuffed_dot_line();
 	test_max_line();
 	test_init_resets();
+	test_is_end();
 	test_random(0);
 	test_random(1);
 	test_vector_variants();
