@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@
 #define RESTART_MAX_MS 30000
 #define STOP_GRACE_MS 10000	/* beyond shutdown_timeout, before serving processes are killed */
 #define WATCH_DEBOUNCE_MS 1000	/* certificate files change in bursts */
+#define ANNOUNCE_MAX_MS 5000	/* a replaced process that does not say it stopped accepting: announce anyway */
 
 /* A serving process. */
 struct child {
@@ -50,6 +52,9 @@ static struct gen *current;		/* the configuration being served */
 static struct child children[MAX_CHILDREN];
 static struct child *serving;		/* the child serving current (NULL while restarting) */
 static struct child *pending;		/* a reload's new child, not yet ready */
+static struct child *announce_after;	/* a reload is announced once this replaced child stops accepting */
+static pid_t announce_pid;		/* the new serving process of that reload */
+static uint64_t announce_by;		/* ...or at this time, whatever it says (0: nothing waits) */
 static struct sockets socks;
 static int sigfd = -1;
 static int stopping;			/* SIGTERM/SIGINT seen: draining everything */
@@ -190,6 +195,26 @@ reload_failed(const char *why)
 	notify_send("READY=1\nSTATUS=reload failed: %s", why);
 }
 
+/*
+ * The reload is done: announce it (log, metrics, READY=1). Not before the
+ * replaced process has stopped accepting: until then a new connection may
+ * still meet the old configuration (its certificate, its verify_client).
+ */
+static void
+announce_reload(void)
+{
+	if (announce_after != NULL && now_ms() >= announce_by)
+		log_event(LOG_WARN, "reload_overlap", "pid=%d error=\"the replaced serving process did not stop accepting "
+		    "in %d ms\"", (int)announce_after->pid, ANNOUNCE_MAX_MS);
+	announce_after = NULL;
+	announce_by = 0;
+	count_reload(1);
+	log_event(LOG_INFO, "reloaded", "generation=%u config=%s pid=%d", current->number, config_path,
+	    (int)announce_pid);
+	notify_send("READY=1");
+	status();
+}
+
 /* A serving process said it is ready: the first, a restarted one, or a reload's. */
 static void
 on_ready(struct child *c)
@@ -198,7 +223,12 @@ on_ready(struct child *c)
 
 	c->ready = 1;
 	if (c == pending) {
+		if (announce_after != NULL)
+			announce_reload();	/* the one before: its old process is slow to stop */
 		drain(serving);
+		announce_after = serving;
+		announce_pid = c->pid;
+		announce_by = now_ms() + ANNOUNCE_MAX_MS;
 		serving = pending;
 		pending = NULL;
 		gen_unref(current);
@@ -206,10 +236,8 @@ on_ready(struct child *c)
 		gen_ref(current);
 		sockets_prune(&socks);
 		log_set_level(current->cfg->log_level);
-		count_reload(1);
-		log_event(LOG_INFO, "reloaded", "generation=%u config=%s pid=%d", current->number, config_path, (int)c->pid);
-		notify_send("READY=1");
-		status();
+		if (announce_after == NULL)
+			announce_reload();	/* nothing was serving (a restart was due) */
 		return;
 	}
 	if (c != serving)
@@ -226,6 +254,23 @@ on_ready(struct child *c)
 	    config_path, (int)c->pid);
 	notify_send("READY=1\nMAINPID=%d", (int)getpid());
 	status();
+}
+
+/* N of a "sessions N" line (a serving process may have been taken over: all of it is checked). */
+static int
+parse_sessions(const char *line, unsigned *n)
+{
+	unsigned long v;
+	char *end;
+
+	if (strncmp(line, "sessions ", 9) != 0 || line[9] < '0' || line[9] > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(line + 9, &end, 10);
+	if (errno != 0 || *end != '\0' || v > UINT_MAX)
+		return -1;
+	*n = (unsigned)v;
+	return 0;
 }
 
 /* Lines from a serving process: "ready", "sessions N". */
@@ -251,7 +296,9 @@ read_report(struct child *c)
 		c->linelen = 0;
 		if (strcmp(c->line, "ready") == 0)
 			on_ready(c);
-		else if (sscanf(c->line, "sessions %u", &c->sessions) == 1 && c == serving)
+		else if (strcmp(c->line, "stopped_accepting") == 0 && c == announce_after)
+			announce_reload();
+		else if (parse_sessions(c->line, &c->sessions) == 0 && c == serving)
 			status();
 	}
 }
@@ -295,6 +342,8 @@ reap(void)
 			undo_reload("the new serving process exited before it was ready");
 			continue;
 		}
+		if (c == announce_after)
+			announce_reload();	/* it is gone: it accepts nothing more */
 		if (c == serving && !stopping && !ever_ready) {
 			/* The first serving process could not start (say, no such user): give up. */
 			log_event(LOG_ERROR, "startup_failed", "pid=%d", (int)pid);
@@ -444,6 +493,8 @@ timeout(void)
 		t = restart_at;
 	if (reload_at && (t == 0 || reload_at < t))
 		t = reload_at;
+	if (announce_by && (t == 0 || announce_by < t))
+		t = announce_by;
 	if (stopping && (t == 0 || stop_deadline < t))
 		t = stop_deadline;
 	if (t == 0)
@@ -482,6 +533,8 @@ loop(void)
 		}
 		if (restart_at && now_ms() >= restart_at && !stopping)
 			restart();
+		if (announce_by && now_ms() >= announce_by)
+			announce_reload();
 		if (reload_at && now_ms() >= reload_at && !stopping)
 			reload();
 		if (stopping && now_ms() >= stop_deadline)

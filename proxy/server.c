@@ -24,6 +24,7 @@ static int report;
 static uv_signal_t sig_term, sig_int;
 static uv_timer_t status_timer;
 static struct http_status *status_http;	/* the metrics endpoint, or NULL */
+static atomic_int accepting;		/* workers still accepting connections */
 
 /* One line to the master; it may be gone (then nobody listens). */
 static void
@@ -32,6 +33,13 @@ tell(const char *line)
 	if (write(report, line, strlen(line)) < 0) {
 		/* the master is gone: SIGTERM (PR_SET_PDEATHSIG) follows */
 	}
+}
+
+/* Every worker has closed its listening sockets: a reload may be announced. */
+static void
+stopped_accepting(void)
+{
+	tell("stopped_accepting\n");
 }
 
 static void
@@ -90,7 +98,10 @@ server_run(const struct server_args *a)
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
 	uv_timer_init(uv_default_loop(), &status_timer);
 	uv_timer_start(&status_timer, on_status, STATUS_MS, STATUS_MS);
+	atomic_store(&accepting, nworkers);
 	for (i = 0; i < nworkers; i++) {
+		workers[i].accepting = &accepting;
+		workers[i].stopped_accepting = stopped_accepting;
 		workers[i].index = i;
 		workers[i].gen = gen;
 		gen_ref(gen);

@@ -283,8 +283,10 @@ on_stop(uv_async_t *a)
 	for (i = 0; i < w->gen->cfg->nlisteners; i++) {
 		accept_backlog(w, i);
 		acceptor_close(w, i);
-		uv_close((uv_handle_t *)&w->listeners[i], NULL);
+		uv_close((uv_handle_t *)&w->listeners[i], NULL);	/* this process's copy of the socket */
 	}
+	if (w->accepting != NULL && atomic_fetch_sub(w->accepting, 1) == 1 && w->stopped_accepting != NULL)
+		w->stopped_accepting();
 	if (w->nsessions == 0) {
 		close_worker_handles(w);
 		return;

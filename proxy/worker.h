@@ -37,6 +37,8 @@ struct worker {
 	struct conn_loop cl;		/* the connections' shared flush and read buffer */
 	struct resolver *resolver;	/* backend host names, cached per loop */
 	struct metrics_slot *metrics;	/* its counters (NULL: none), set before worker_start() */
+	atomic_int *accepting;		/* workers of this process still accepting (shared), or NULL */
+	void (*stopped_accepting)(void);	/* run on the thread of the last worker to stop accepting */
 	struct session_env env;		/* what its sessions get: cl, resolver, session_gone */
 };
 

@@ -43,6 +43,48 @@ class ReloadTest(unittest.TestCase):
             self.assertLess(__import__("time").time(), deadline, self.proxy.log())
             __import__("time").sleep(0.02)
 
+    def serving_pid(self, generation):
+        import re
+        m = re.search(r"event=serving_process pid=(\d+) generation=%d " % generation, self.proxy.log())
+        self.assertIsNotNone(m, self.proxy.log())
+        return int(m.group(1))
+
+    def test_reloaded_only_once_the_old_process_stopped_accepting(self):
+        """Until the replaced serving process has closed its listening
+        sockets, a new connection may still meet the old configuration:
+        event=reloaded (and READY=1) wait for it. Here the old process is
+        frozen (SIGSTOP) across the reload, so it cannot stop accepting."""
+        import os
+        old = self.serving_pid(1)
+        cert_b, key_b = make_cert("rsa", cn="new.example.test")
+        cert_a, key_a = make_cert()
+        self.rewrite(self.original.replace(cert_a, cert_b).replace(key_a, key_b))
+        os.kill(old, signal.SIGSTOP)
+        try:
+            self.proxy.proc.send_signal(signal.SIGHUP)
+            # The new process serves (the frozen one cannot accept)...
+            self.assertEqual(peer_der(self.proxy.port), der(cert_b))
+            # ...but the reload is not announced while the old one may still accept.
+            self.assertNotIn("event=reloaded", self.proxy.log())
+        finally:
+            os.kill(old, signal.SIGCONT)
+        self.proxy.wait_log("event=reloaded")
+        self.assertNotIn("event=reload_overlap", self.proxy.log())
+        self.assertLess(self.proxy.log().index("event=stopping pid=%d" % old),
+                        self.proxy.log().index("event=reloaded"))
+
+    def test_a_replaced_process_that_never_stops_accepting_delays_the_announcement_5_seconds(self):
+        import os
+        import time
+        old = self.serving_pid(1)
+        os.kill(old, signal.SIGSTOP)
+        self.addCleanup(os.kill, old, signal.SIGCONT)
+        started = time.monotonic()
+        self.proxy.proc.send_signal(signal.SIGHUP)
+        self.proxy.wait_log("event=reloaded", timeout=15)
+        self.assertGreaterEqual(time.monotonic() - started, 4.5)
+        self.assertIn("event=reload_overlap pid=%d " % old, self.proxy.log())
+
     def test_reload_new_certificate_keeps_live_session(self):
         live = Client(self.proxy.port, implicit=True)
         self.assertEqual(live.reply()[0], 220)
