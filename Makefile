@@ -6,11 +6,12 @@
 BUILD      ?= build
 BUILD_SAN  ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_ALLOC ?= build-alloc
 CMAKE_ARGS ?=
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build build-asan build-tsan run test test-unit test-asan fuzz bench mutants install deb clean
+.PHONY: all deps build build-asan build-tsan build-alloc run test test-unit test-asan fuzz bench soak mutants install deb clean
 
 all: build
 
@@ -35,6 +36,14 @@ $(BUILD_TSAN)/build.ninja:
 build-tsan: deps $(BUILD_TSAN)/build.ninja
 	ninja -C $(BUILD_TSAN)
 
+# ASan/UBSan with allocation faults: STARTTLSD_ALLOC_FAIL=N fails the Nth allocation.
+$(BUILD_ALLOC)/build.ninja:
+	cmake -S . -B $(BUILD_ALLOC) -G Ninja -DSTARTTLSD_WERROR=ON -DSTARTTLSD_SANITIZE=ON -DSTARTTLSD_ALLOC_FAULTS=ON \
+		-DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
+
+build-alloc: deps $(BUILD_ALLOC)/build.ninja
+	ninja -C $(BUILD_ALLOC) starttlsd
+
 run: build
 	@tools/dev-run $(BUILD)/starttlsd
 
@@ -43,15 +52,22 @@ FUZZ_SECONDS ?= 60
 # Every test: unit + integration on the normal build, the mutants (each
 # security property's code removed in turn: its tests must fail), the same
 # suite on the AddressSanitizer/UBSan build, the integration suite on the
-# ThreadSanitizer build (two workers per starttlsd), then a short run of
-# every fuzzer (FUZZ_SECONDS each; tools/run-fuzzers 600 for a longer run).
-test: build build-asan build-tsan
+# ThreadSanitizer build (two workers per starttlsd), the allocation-failure
+# campaign, clang-tidy (tools/analyse), a subset under valgrind memcheck,
+# a short run of every fuzzer (FUZZ_SECONDS each; tools/run-fuzzers 600 for
+# a longer run), then a 10-minute soak (make soak).
+test: build build-asan build-tsan build-alloc
 	cd $(BUILD) && ctest --output-on-failure
 	tools/mutants
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure
 	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -R integration
+	cd $(BUILD_ALLOC) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -R integration_test_alloc_faults
+	tools/analyse $(BUILD)
+	tools/valgrind-suite $(BUILD)
 	tools/run-fuzzers $(FUZZ_SECONDS)
+	$(MAKE) soak DURATION=10m
 
 fuzz: deps
 	tools/run-fuzzers $(FUZZ_SECONDS)
@@ -65,6 +81,16 @@ mutants: deps
 bench: build
 	tools/bench/run-bench
 
+# Nothing lost: DURATION (default 1h) of mixed load (smtp-bench: STARTTLS and
+# implicit TLS, resumed and full handshakes, 1 KiB-10 MiB, pipelining, slow
+# clients) through starttlsd into a real Postfix, tools/faultshim between
+# them; fails if a message a client got a 2xx for is not delivered exactly
+# once, or if starttlsd's RSS or descriptors grow. Writes
+# tools/soak/results/$(DURATION)/summary.md, soak.csv and soak.png.
+DURATION ?= 1h
+soak: build
+	tools/soak/run-soak --duration $(DURATION)
+
 # sbin/starttlsd, /etc/starttlsd/starttlsd.ini (an existing one is kept), the
 # systemd unit, the sysusers.d entry, man pages and docs.
 install: build
@@ -76,4 +102,4 @@ deb: build
 	@ls dist/*.deb
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) build-fuzz dist
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_TSAN) $(BUILD_ALLOC) build-fuzz dist

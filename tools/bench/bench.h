@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <openssl/ssl.h>
 #include <uv.h>
@@ -47,6 +48,10 @@ struct bench_opts {
 	const char *from;
 	const char *rcpt;
 	int json;
+	/* The soak (tools/soak/run-soak): per-message checks. */
+	const char *tag;	/* --tag: an X-Bench-Token header "TAG.ID.SEQ" in every message */
+	const char *outcomes;	/* --outcomes FILE: one line per message attempted (bench_conn.c) */
+	size_t rate_limit;	/* --rate-limit: message content bytes per second per session; 0 = none */
 };
 
 /* The message every session sends: a per-message header (fixed length, so
@@ -114,6 +119,7 @@ struct bench {
 	char tls_version[32];
 	char tls_cipher[64];
 	char first_error[256];
+	FILE *outcomes_f;		/* --outcomes, line-buffered; NULL without */
 };
 
 /* One connection's TLS: an SSL object between two memory BIOs. The network
@@ -148,6 +154,7 @@ struct conn {
 	struct bench *b;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uv_timer_t pace;	/* --rate-limit: resumes the content after a pause */
 	uv_connect_t connect_req;
 	int handles;		/* open libuv handles; freed when it drops to 0 */
 	int closing;
@@ -170,9 +177,10 @@ struct conn {
 	uint64_t msgs_left;	/* messages still to send in this session */
 	uint64_t msg_seq;
 	size_t body_off;	/* bytes of the current message handed to the socket */
-	char header[512];	/* the current message's header */
+	char header[1024];	/* the current message's header */
 	uint64_t t_start;	/* uv_hrtime() at connect */
 	uint64_t t_msg;		/* uv_hrtime() at MAIL FROM */
+	uint64_t t_body;	/* uv_hrtime() at the 354 (--rate-limit counts from there) */
 
 	struct conn *idle_next, **idle_prevp;	/* idle mode list */
 };

@@ -30,6 +30,11 @@
  * drains. So a session never has more than about LOWAT + CHUNK bytes queued,
  * whatever the message size.
  *
+ * --rate-limit paces the content of every message: no more than that many
+ * bytes a second from the 354 on (a slow client), the pace timer resuming
+ * body_pump() after each pause. --outcomes writes one line per message
+ * attempted (message_outcome()).
+ *
  * Connections are freed only in the close callback of their last handle;
  * after fail() or conn_close() nothing else is sent or parsed.
  */
@@ -40,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define CHUNK	(64 * 1024)	/* message bytes produced per step */
 #define LOWAT	(64 * 1024)	/* produce more only while less than this is queued */
@@ -83,6 +89,45 @@ conn_state_name(enum conn_state s)
 	return "?";
 }
 
+/* ---- outcomes (--outcomes) ---------------------------------------------- */
+
+/* The state a session is in while one of its messages is under way, as a
+ * word; NULL when no message is. */
+static const char *
+message_stage(enum conn_state s)
+{
+	switch (s) {
+	case S_MAIL:	return "mail";
+	case S_RCPT:	return "rcpt";
+	case S_DATA:	return "data";
+	case S_BODY:	return "body";
+	case S_DOT:	return "dot";	/* all of it and the "." were handed to the socket */
+	default:	return NULL;
+	}
+}
+
+/* One line per message: "ok UNIXTIME TOKEN SIZE LATENCY_MS" for a 250 to
+ * its final ".", "fail UNIXTIME TOKEN STAGE" when the session broke with
+ * the message under way (STAGE: mail, rcpt, data, body or dot). TOKEN is
+ * what the message's X-Bench-Token header carries (--tag). */
+static void
+message_outcome(struct conn *c, const char *result, const char *stage)
+{
+	struct bench *b = c->b;
+	struct timespec ts;
+
+	if (b->outcomes_f == NULL || c->msg_seq == 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(b->outcomes_f, "%s %lld.%03ld %s.%016llx.%016llx", result, (long long)ts.tv_sec,
+	    ts.tv_nsec / 1000000, b->o.tag != NULL ? b->o.tag : "", (unsigned long long)c->id,
+	    (unsigned long long)c->msg_seq);
+	if (stage != NULL)
+		fprintf(b->outcomes_f, " %s\n", stage);
+	else
+		fprintf(b->outcomes_f, " %zu %.3f\n", b->msg.size, (double)(uv_hrtime() - c->t_msg) / 1e6);
+}
+
 /* ---- closing ------------------------------------------------------------ */
 
 static void
@@ -106,6 +151,8 @@ conn_close(struct conn *c)
 	c->closing = 1;
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	if (c->b->o.rate_limit > 0)
+		uv_close((uv_handle_t *)&c->pace, on_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -124,6 +171,8 @@ fail(struct conn *c, const char *fmt, ...)
 	snprintf(full, sizeof(full), "session %llu (waiting for %s): %s", (unsigned long long)c->id,
 	    conn_state_name(c->state), msg);
 	c->failed = 1;
+	if (message_stage(c->state) != NULL)
+		message_outcome(c, "fail", message_stage(c->state));
 	bench_error(c->b, c, full);
 	conn_close(c);
 }
@@ -283,6 +332,34 @@ send_cmd(struct conn *c, const char *fmt, ...)
 
 /* ---- messages ----------------------------------------------------------- */
 
+static void
+on_pace(uv_timer_t *t)
+{
+	body_pump(t->data);
+}
+
+/* --rate-limit: how many more content bytes may go now (at most max); 0
+ * after arming the pace timer for when the next 20th of a second's worth
+ * is due. Without the option, max. */
+static size_t
+pace_allow(struct conn *c, size_t max)
+{
+	size_t rate = c->b->o.rate_limit;
+	double due;
+
+	if (rate == 0)
+		return max;
+	/* Due by now: the elapsed time's worth, plus a 20th of a second's. */
+	due = (double)rate * ((double)(uv_hrtime() - c->t_body) / 1e9 + 0.05);
+	if (due < (double)c->body_off + 1) {
+		if (!uv_is_active((uv_handle_t *)&c->pace))
+			uv_timer_start(&c->pace, on_pace, 50, 0);
+		return 0;
+	}
+	due -= (double)c->body_off;
+	return due < (double)max ? (size_t)due : max;
+}
+
 /* Produce message bytes while the socket keeps up; on_write() calls this
  * again when the queue drains. */
 static void
@@ -291,7 +368,11 @@ body_pump(struct conn *c)
 	const struct bench_message *m = &c->b->msg;
 
 	while (!c->closing && c->state == S_BODY && queued(c) < LOWAT) {
-		size_t n = message_copy(c->b, c->header, c->body_off, chunk_buf, sizeof(chunk_buf));
+		size_t allow = pace_allow(c, sizeof(chunk_buf)), n;
+
+		if (allow == 0)
+			return;
+		n = message_copy(c->b, c->header, c->body_off, chunk_buf, allow);
 
 		c->body_off += n;
 		if (c->body_off == m->size + 3)
@@ -331,6 +412,7 @@ message_done(struct conn *c)
 {
 	struct bench *b = c->b;
 
+	message_outcome(c, "ok", NULL);
 	if (b->n_msg_lat < b->msg_lat_cap)
 		b->msg_lat[b->n_msg_lat++] = (double)(uv_hrtime() - c->t_msg) / 1e6;
 	b->messages++;
@@ -455,6 +537,7 @@ on_reply(struct conn *c, int code, const char *text, size_t len)
 	case S_DATA:
 		if (expect(c, code, 354, text, len) == 0) {
 			c->state = S_BODY;
+			c->t_body = uv_hrtime();
 			body_pump(c);
 		}
 		break;
@@ -697,6 +780,11 @@ conn_start(struct bench *b, uint64_t id, unsigned slot, uint64_t msgs)
 	uv_timer_init(b->loop, &c->timer);
 	c->tcp.data = c->timer.data = c->connect_req.data = c;
 	c->handles = 2;
+	if (b->o.rate_limit > 0) {
+		uv_timer_init(b->loop, &c->pace);
+		c->pace.data = c;
+		c->handles++;
+	}
 	arm_timer(c);
 	if ((r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&b->addr, on_connect)) < 0)
 		fail(c, "connect: %s", uv_strerror(r));

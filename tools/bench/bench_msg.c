@@ -20,7 +20,19 @@
 int
 message_header(const struct bench *b, char *out, size_t len, uint64_t id, uint64_t seq)
 {
-	return snprintf(out, len,
+	int n = 0;
+
+	/* --tag: a token naming this message in the run, for the soak's
+	 * per-message check of the mailbox (still a fixed length). */
+	if (b->o.tag != NULL) {
+		n = snprintf(out, len, "X-Bench-Token: %s.%016llx.%016llx\r\n", b->o.tag,
+		    (unsigned long long)id, (unsigned long long)seq);
+		if (n < 0 || (size_t)n >= len)
+			return -1;
+		out += n;
+		len -= (size_t)n;
+	}
+	return n + snprintf(out, len,
 	    "Date: %s\r\n"
 	    "From: smtp-bench <%s>\r\n"
 	    "To: <%s>\r\n"
@@ -79,7 +91,7 @@ int
 message_init(struct bench *b)
 {
 	struct bench_message *m = &b->msg;
-	char probe[512];
+	char probe[1024];
 	uint32_t rng = 2463534242u;
 	time_t now = time(NULL);
 	struct tm tm;

@@ -35,6 +35,12 @@
  * ticket) the server gave it and offers it on its next connection; the report
  * says how many of the offered ones the server accepted.
  *
+ * For the soak (tools/soak/run-soak): --tag puts an "X-Bench-Token:
+ * TAG.ID.SEQ" header in every message, --outcomes FILE appends one line per
+ * message attempted ("ok" with the time, token, size and latency after a
+ * 250 to its "."; "fail" with the stage the session broke in), and
+ * --rate-limit makes slow clients (content bytes per second per session).
+ *
  * The report ends with the client's own CPU time (getrusage): if it is close
  * to 100% of one core, the client, not the server, was the bottleneck.
  */
@@ -74,7 +80,13 @@ usage(FILE *f)
 	    "  --pipelining         send MAIL, RCPT and DATA in one write when the server's last EHLO\n"
 	    "                       reply announces PIPELINING (RFC 2920); default: one at a time\n"
 	    "  --helo NAME --from ADDR --to ADDR   EHLO name, envelope sender and recipient\n"
-	    "  --json               print the result as one line of JSON on stdout\n");
+	    "  --json               print the result as one line of JSON on stdout\n"
+	    "  --tag TAG            add \"X-Bench-Token: TAG.SESSION.SEQ\" to every message (TAG: up to\n"
+	    "                       64 letters, digits, '-' or '_')\n"
+	    "  --outcomes FILE      append a line per message: \"ok TIME TOKEN SIZE MS\" after a 250 to\n"
+	    "                       its final dot, \"fail TIME TOKEN STAGE\" if its session broke\n"
+	    "  --rate-limit BYTES   send message content at most this fast per session (per second;\n"
+	    "                       k or m allowed): slow clients\n");
 }
 
 /* "10240", "10k", "1m" */
@@ -113,7 +125,7 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	enum { O_HOST = 256, O_PORT, O_MODE, O_COUNT, O_CONC, O_SIZE, O_IMPLICIT, O_PLAIN, O_RESUME,
 	       O_HOLD, O_TIMEOUT, O_TLSMAX, O_SNI, O_HELO, O_FROM, O_TO, O_JSON, O_HELP, O_MESSAGES,
-	       O_PIPELINING };
+	       O_PIPELINING, O_TAG, O_OUTCOMES, O_RATE_LIMIT };
 	static const struct option lo[] = {
 		{ "host", required_argument, NULL, O_HOST },
 		{ "port", required_argument, NULL, O_PORT },
@@ -134,6 +146,9 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "messages", required_argument, NULL, O_MESSAGES },
 		{ "pipelining", no_argument, NULL, O_PIPELINING },
+		{ "tag", required_argument, NULL, O_TAG },
+		{ "outcomes", required_argument, NULL, O_OUTCOMES },
+		{ "rate-limit", required_argument, NULL, O_RATE_LIMIT },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -215,6 +230,18 @@ parse_opts(int argc, char **argv, struct bench_opts *o)
 			o->messages = v;
 			break;
 		case O_PIPELINING: o->pipelining = 1; break;
+		case O_TAG:
+			if (optarg[0] == '\0' || strlen(optarg) > 64 ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+			    strlen(optarg))
+				goto bad;
+			o->tag = optarg;
+			break;
+		case O_OUTCOMES: o->outcomes = optarg; break;
+		case O_RATE_LIMIT:
+			if (parse_size(optarg, &o->rate_limit) < 0)
+				goto bad;
+			break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -585,6 +612,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "smtp-bench: cannot build the message\n");
 		return 1;
 	}
+	if (b->o.outcomes != NULL) {
+		if ((b->outcomes_f = fopen(b->o.outcomes, "a")) == NULL) {
+			fprintf(stderr, "smtp-bench: %s: %s\n", b->o.outcomes, strerror(errno));
+			return 1;
+		}
+		setvbuf(b->outcomes_f, NULL, _IOLBF, 0);	/* a reader sees whole lines */
+	}
 
 	/* Bulk mode: one session per slot, --count messages shared out. */
 	b->sessions_total = b->o.count;
@@ -631,6 +665,8 @@ main(int argc, char **argv)
 	free(b->ready_lat);
 	free(b->slot_sess);
 	free(b->free_slots);
+	if (b->outcomes_f != NULL)
+		fclose(b->outcomes_f);
 	if (uv_loop_close(b->loop) != 0)
 		fprintf(stderr, "smtp-bench: warning: handles left open at exit\n");
 	return b->errors > 0 ? 1 : 0;
