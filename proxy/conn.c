@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/sockios.h>
 
 static void flush(struct conn *c);
 static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *b);
@@ -584,6 +587,17 @@ conn_reserve(struct conn *c, size_t n)
 	if (c->spare_req == NULL && (c->spare_req = malloc(sizeof(*c->spare_req))) == NULL)
 		return -1;
 	return 0;
+}
+
+size_t
+conn_unsent(const struct conn *c)
+{
+	uv_os_fd_t fd;
+	int outq = 0;
+
+	if (!c->closed && uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQNSD, &outq) != 0)
+		outq = 0;
+	return conn_queued(c) + (outq > 0 ? (size_t)outq : 0);
 }
 
 size_t

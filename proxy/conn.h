@@ -160,6 +160,9 @@ int conn_reserve(struct conn *c, size_t n);
 /* Bytes queued and not yet written to the socket. */
 size_t conn_queued(const struct conn *c);
 
+/* Those, and the bytes written that the kernel has not sent yet (SIOCOUTQNSD): the peer cannot have them. */
+size_t conn_unsent(const struct conn *c);
+
 /* Is the output queue full (see CONN_OUT_HIGH)? */
 int conn_full(const struct conn *c);
 

@@ -167,6 +167,7 @@ end_message(struct relay *r)
 	r->state = R_CMD;
 	if (r->msg_rejected == NULL) {
 		pending_push(&r->q, P_DATA_END);
+		r->after_eod = 0;
 		return;
 	}
 	relay_note(r, RN_MESSAGE_REJECTED, 0);
@@ -422,7 +423,7 @@ void
 relay_stop(struct relay *r, const char *reason, int graceful)
 {
 	if (!r->stopped)
-		relay_log_unconfirmed(r, reason, graceful);
+		relay_settle(r, reason, graceful);
 	r->stopped = 1;
 }
 

@@ -33,6 +33,7 @@ relay_send_line(struct relay *r, const char *line, size_t len)
 		return;
 	r->io->to_backend(r->ctx, line, len);
 	r->io->to_backend(r->ctx, "\r\n", 2);
+	r->after_eod += len + 2;
 }
 
 void
@@ -76,12 +77,29 @@ relay_delivery_check(struct relay *r)
 	}
 }
 
+/* Has the end of data not left this host yet (what was sent after it is all that may not have)? */
+static int
+end_unsent(struct relay *r)
+{
+	return r->io->backend_unsent != NULL && r->io->backend_unsent(r->ctx) > r->after_eod;
+}
+
 void
-relay_log_unconfirmed(struct relay *r, const char *reason, int graceful)
+relay_settle(struct relay *r, const char *reason, int graceful)
 {
 	char q[300];
 
+	if (r->settled)
+		return;
+	r->settled = 1;
 	if (r->q.len > 0 && pending_has(&r->q, P_DATA_END)) {
+		if (end_unsent(r)) {
+			/* The backend cannot have the end, and after a reset never will (a FIN could end it there). */
+			if (!r->backend_gone)
+				r->io->drop_backend(r->ctx);
+			r->backend_gone = 1;
+			return;
+		}
 		log_event(LOG_WARN, "delivery_unconfirmed", "sid=%016llx size=%llu reply=- reason=%s", SID(r),
 		    (unsigned long long)r->msg_size, reason);
 		return;
@@ -98,7 +116,7 @@ relay_end(struct relay *r, const char *reason, int graceful)
 {
 	if (r->stopped)
 		return;
-	relay_log_unconfirmed(r, reason, graceful);
+	relay_settle(r, reason, graceful);
 	if (r->state == R_DATA || (r->q.len > 0 && pending_has(&r->q, P_DATA_END)))
 		relay_note(r, RN_MESSAGE_ABORTED, 0);
 	if (r->state == R_DATA && !r->backend_gone)
@@ -198,6 +216,7 @@ relay_abort(struct relay *r, const char *reason, const char *status, const char 
 	n = snprintf(line, sizeof(line), "421 %s %s %s\r\n", status, r->lc->hostname, text);
 	if (n > 0 && (size_t)n < sizeof(line))
 		relay_send_client(r, line, (size_t)n);
+	relay_settle(r, reason, 1);	/* before the reset: would the backend have the end? */
 	if (!r->backend_gone)
 		r->io->drop_backend(r->ctx);
 	r->backend_gone = 1;

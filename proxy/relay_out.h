@@ -21,12 +21,16 @@ const char *relay_strstate(enum relay_state st);
 void relay_await_delivery(struct relay *r, const char *p, size_t n);
 
 /*
- * The session ends: a message whose end of data the backend has, but whose
- * final reply the client has not (it is still owed, or queued unsent), is in
- * the duplicate window of RFC 1047: the backend may hold it while the client
- * will send it again. Log it as event=delivery_unconfirmed.
+ * The session ends: settle the last message. One whose end of data the
+ * backend has, but whose final reply the client has not (it is still owed,
+ * or queued unsent), is in the duplicate window of RFC 1047: the backend may
+ * hold it while the client will send it again: logged as
+ * event=delivery_unconfirmed. One whose end of data has not left this host
+ * yet (queued here or in the kernel) never reaches the backend: its
+ * connection is reset (never a FIN after a part of a message), and nothing
+ * is logged.
  */
-void relay_log_unconfirmed(struct relay *r, const char *reason, int graceful);
+void relay_settle(struct relay *r, const char *reason, int graceful);
 
 /* The client's queue is empty: the last final reply was written to its socket (it is forgotten). */
 void relay_delivery_check(struct relay *r);

@@ -57,6 +57,9 @@ struct relay_io {
 	int (*client_full)(void *ctx);
 	/* Bytes queued for the client and not yet written to its socket (may be NULL). */
 	size_t (*client_unsent)(void *ctx);
+	/* Bytes for the backend that never left this host yet, queued here
+	 * or in the kernel (may be NULL: then all counts as sent). */
+	size_t (*backend_unsent)(void *ctx);
 	/* After what is queued for the client, switch its connection to TLS. */
 	void (*start_tls)(void *ctx);
 	/* Abort the backend connection now (TCP reset): a message cut short
@@ -143,6 +146,8 @@ struct relay {
 	char *unconfirmed;		/* the last message's 2xx final reply (first line) while it may
 					 * still sit unsent in the client's queue; or NULL */
 	uint64_t unconfirmed_size;	/* that message's size */
+	uint64_t after_eod;		/* bytes sent to the backend since the last end of data */
+	int settled;			/* relay_settle() ran: the session's last message is judged */
 	const char *msg_rejected;	/* it is being refused (why), or NULL */
 };
 

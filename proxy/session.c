@@ -171,6 +171,15 @@ io_client_unsent(void *ctx)
 	return conn_queued(&s->client);
 }
 
+/* Plaintext backends only: through TLS the queue holds records, not the bytes the relay counts. */
+static size_t
+io_backend_unsent(void *ctx)
+{
+	struct session *s = ctx;
+
+	return s->lc->backend_tls == BACKEND_TLS_NONE ? conn_unsent(&s->backend) : 0;
+}
+
 static void
 io_start_tls(void *ctx)
 {
@@ -250,6 +259,7 @@ static const struct relay_io relay_io = {
 	.to_backend = io_to_backend,
 	.client_full = io_client_full,
 	.client_unsent = io_client_unsent,
+	.backend_unsent = io_backend_unsent,
 	.start_tls = io_start_tls,
 	.drop_backend = io_drop_backend,
 	.deadline = io_deadline,

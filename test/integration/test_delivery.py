@@ -76,10 +76,11 @@ class DeliveryWindowTest(unittest.TestCase):
     def test_client_gone_before_the_reply(self):
         """The client resets right after its final '.'; the backend, which has
         the message, answers 250 only afterwards: unconfirmed, no reply seen."""
-        go = threading.Event()
+        go, has_dot = threading.Event(), threading.Event()
 
         def script(conn):
             if backend_until_dot(conn):
+                has_dot.set()
                 go.wait(10)
                 try:
                     conn.send(b"250 2.0.0 queued as LATE\r\n")
@@ -89,13 +90,66 @@ class DeliveryWindowTest(unittest.TestCase):
         c = self.start(script)
         up_to_data(c)
         c.send(BODY + b".\r\n")
-        harness.wait_consumed(c.sock)
-        self.backend.wait_conn()
+        self.assertTrue(has_dot.wait(10))   # the backend has the whole message
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.sock.close()      # a reset
         self.proxy.wait_log("event=delivery_unconfirmed")
         go.set()
         self.assertRegex(self.unconfirmed_lines()[0], r"size=\d+ reply=- reason=client_")
+
+    def stuck_backend(self, release):
+        """A backend that reads nothing after its 354 until release is set,
+        then everything until the end; its receive buffer is small."""
+        def script(conn):
+            conn.send(b"220 backend.example.test ESMTP\r\n")
+            while True:
+                line = conn.read_line(timeout=30)
+                if line is None:
+                    return
+                verb = line.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    conn.send(b"354 go ahead\r\n")
+                    release.wait(30)
+                    while conn._fill(5):
+                        pass
+                    return
+                else:
+                    conn.send(b"250 2.0.0 ok\r\n")
+        backend = ScriptedBackend(script=script)
+        self.addCleanup(backend.close)
+        backend.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)    # inherited at accept
+        return backend
+
+    def test_an_end_of_data_never_follows_part_of_a_message_by_a_fin(self):
+        """The backend stops reading in DATA; the client sends all of its
+        message and the final '.'; data_timeout ends the session. Either the
+        end had left this host (the backend then gets it all: logged as
+        unconfirmed), or it had not (queued in starttlsd or in the kernel,
+        behind a full window): then the backend gets a reset, never the end,
+        and nothing is logged (a FIN after part of a message could end it at
+        an old MTA). Both a 200 KB and a 3 MB message stop behind the
+        window of a backend that reads nothing."""
+        for lines in (200, 3000):
+            release = threading.Event()
+            backend = self.stuck_backend(release)
+            proxy = Proxy(backend.port, extra_listener="data_timeout = 2s")
+            self.addCleanup(proxy.__exit__, None, None, None)
+            c = Client(proxy.port)
+            self.addCleanup(c.close)
+            up_to_data(c)
+            body = b"Subject: stuck\r\n\r\n" + (b"x" * 998 + b"\r\n") * lines
+            threading.Thread(target=c.send, args=(body + b".\r\n",), daemon=True).start()
+            proxy.wait_log("event=disconnect", timeout=20)
+            release.set()
+            conn = backend.wait_conn()
+            self.assertTrue(backend.done.wait(30))
+            got_end = conn.received.endswith(b"\r\n.\r\n")
+            logged = "event=delivery_unconfirmed" in proxy.log()
+            self.assertEqual(got_end, logged, "%d lines: end %s, logged %s, got %d bytes, reset %s" % (lines, got_end, logged, len(conn.received), conn.reset))
+            if not got_end:
+                self.assertTrue(conn.reset, "%d lines: the backend got a FIN after part of a message" % lines)
 
     def test_a_reply_that_reached_the_client_is_not_unconfirmed(self):
         """The ordinary case, ended every way a client ends: QUIT, a FIN, a reset."""
