@@ -504,11 +504,11 @@ class Client:
         self.send(line + "\r\n" if isinstance(line, str) else line + b"\r\n")
         return self.reply()
 
-    def starttls(self):
+    def starttls(self, ctx=None):
         code, raw = self.cmd("STARTTLS")
         assert code == 220, raw
         assert self.buf == b"", "bytes after 220: %r" % self.buf
-        self.sock = client_context().wrap_socket(self.sock)
+        self.sock = (ctx or client_context()).wrap_socket(self.sock)
         return code
 
     def closed(self, timeout=5.0):
