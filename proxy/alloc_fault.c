@@ -29,8 +29,8 @@ static unsigned long fail_at;		/* STARTTLSD_ALLOC_FAIL (0: never) */
 static atomic_int armed;		/* a connection was accepted */
 static atomic_ulong counted;		/* allocations since */
 
-/* STARTTLSD_ALLOC_FAIL, read once before main(). */
-__attribute__((constructor)) static void
+/* STARTTLSD_ALLOC_FAIL, read once before main runs. */
+static void __attribute__((constructor))
 alloc_fault_init(void)
 {
 	const char *v = getenv("STARTTLSD_ALLOC_FAIL");
