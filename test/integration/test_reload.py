@@ -16,6 +16,24 @@ def peer_der(port):
     return der
 
 
+def freeze(pid):
+    """SIGSTOP pid and return once every thread of it has stopped: the
+    signal is asynchronous, and a thread still running may accept."""
+    import os
+    import time
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while True:
+        states = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        if all(st in ("T", "t") for st in states):
+            return
+        assert time.monotonic() < deadline, states
+        time.sleep(0.01)
+
+
 def der(certfile):
     with open(certfile) as f:
         return ssl.PEM_cert_to_DER_cert(f.read())
@@ -59,7 +77,7 @@ class ReloadTest(unittest.TestCase):
         cert_b, key_b = make_cert("rsa", cn="new.example.test")
         cert_a, key_a = make_cert()
         self.rewrite(self.original.replace(cert_a, cert_b).replace(key_a, key_b))
-        os.kill(old, signal.SIGSTOP)
+        freeze(old)
         try:
             self.proxy.proc.send_signal(signal.SIGHUP)
             # The new process serves (the frozen one cannot accept)...
@@ -77,7 +95,7 @@ class ReloadTest(unittest.TestCase):
         import os
         import time
         old = self.serving_pid(1)
-        os.kill(old, signal.SIGSTOP)
+        freeze(old)
         self.addCleanup(os.kill, old, signal.SIGCONT)
         started = time.monotonic()
         self.proxy.proc.send_signal(signal.SIGHUP)
