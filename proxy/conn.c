@@ -600,6 +600,22 @@ conn_unsent(const struct conn *c)
 	return conn_queued(c) + (outq > 0 ? (size_t)outq : 0);
 }
 
+int
+conn_sent(const struct conn *c, uint64_t mark)
+{
+	uv_os_fd_t fd;
+	int outq = 0;
+	uint64_t taken;
+
+	/* SIOCOUTQNSD: written and not yet sent (write_seq - snd_nxt: still known after a reset). */
+	if (c->closed || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQNSD, &outq) != 0 ||
+	    outq < 0)
+		return 1;
+	/* What the kernel took: a write in flight may not be in it yet (counted as not taken). */
+	taken = c->bytes_out - buf_pending(&c->inflight);
+	return taken >= (uint64_t)outq && taken - (uint64_t)outq >= mark;
+}
+
 size_t
 conn_queued(const struct conn *c)
 {

@@ -163,6 +163,16 @@ size_t conn_queued(const struct conn *c);
 /* Those, and the bytes written that the kernel has not sent yet (SIOCOUTQNSD): the peer cannot have them. */
 size_t conn_unsent(const struct conn *c);
 
+/*
+ * Have the first mark bytes written to the socket (mark: a value bytes_out
+ * had with nothing queued) left this host: sent by TCP, not waiting in the
+ * kernel behind the peer's closed window? 1 yes, 0 not yet. Still known after
+ * the peer reset the connection, until conn_close(). 1 when it cannot be told
+ * (the socket is closed). Sent is not acknowledged: a peer that read them may
+ * not have acknowledged them yet (a delayed ACK) when it resets.
+ */
+int conn_sent(const struct conn *c, uint64_t mark);
+
 /* Is the output queue full (see CONN_OUT_HIGH)? */
 int conn_full(const struct conn *c);
 

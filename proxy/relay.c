@@ -435,8 +435,7 @@ relay_free(struct relay *r)
 	free(r->helo);
 	free(r->mail_from);
 	free(r->up_greeting);
-	free(r->unconfirmed);
-	r->caps = r->helo = r->mail_from = r->up_greeting = r->unconfirmed = NULL;
+	r->caps = r->helo = r->mail_from = r->up_greeting = NULL;
 }
 
 void

@@ -26,7 +26,7 @@ void relay_init(struct relay *r, const struct listener_conf *lc, const struct re
 /* Take as much of the client's plaintext in as the state allows (consumed from in). */
 void relay_client_input(struct relay *r, struct buf *in);
 
-/* The client's queue may have emptied: a final reply written to its socket is no longer unconfirmed. */
+/* The client's queue may have emptied: a final reply that left for the client is no longer unconfirmed. */
 void relay_confirm_delivery(struct relay *r);
 
 /* Is the relay streaming a message, taking whatever the client sends? */

@@ -58,23 +58,24 @@ relay_await_delivery(struct relay *r, const char *p, size_t n)
 {
 	size_t l = 0;
 
-	while (l < n && l < 200 && p[l] != '\r' && p[l] != '\n')
+	while (l < n && l < RELAY_REPLY_LOG && p[l] != '\r' && p[l] != '\n')
 		l++;
-	free(r->unconfirmed);
-	if ((r->unconfirmed = malloc(l + 1)) != NULL) {
-		memcpy(r->unconfirmed, p, l);
-		r->unconfirmed[l] = '\0';
-		r->unconfirmed_size = r->msg_size;
+	if (l == 0) {	/* cannot be (a reply has its code): still, "" would mean "received" */
+		p = "-";
+		l = 1;
 	}
+	memcpy(r->unconfirmed, p, l);
+	r->unconfirmed[l] = '\0';
+	r->unconfirmed_size = r->msg_size;
+	r->unconfirmed_mark = 0;
 }
 
 void
 relay_delivery_check(struct relay *r)
 {
-	if (r->unconfirmed != NULL && (r->io->client_unsent == NULL || r->io->client_unsent(r->ctx) == 0)) {
-		free(r->unconfirmed);
-		r->unconfirmed = NULL;
-	}
+	if (r->unconfirmed[0] != '\0' &&
+	    (r->io->client_sent == NULL || r->io->client_sent(r->ctx, &r->unconfirmed_mark)))
+		r->unconfirmed[0] = '\0';
 }
 
 /* Has the end of data not left this host yet (what was sent after it is all that may not have)? */
@@ -105,7 +106,7 @@ relay_settle(struct relay *r, const char *reason, int graceful)
 		return;
 	}
 	relay_delivery_check(r);
-	if (r->unconfirmed != NULL && !graceful)
+	if (r->unconfirmed[0] != '\0' && !graceful)
 		log_event(LOG_WARN, "delivery_unconfirmed", "sid=%016llx size=%llu reply=%s reason=%s", SID(r),
 		    (unsigned long long)r->unconfirmed_size, log_quote(q, sizeof(q), r->unconfirmed,
 		    strlen(r->unconfirmed)), reason);

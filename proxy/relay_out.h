@@ -15,15 +15,17 @@ const char *relay_strstate(enum relay_state st);
 
 /*
  * The 2xx final reply p[0..n) of a message went into the client's queue:
- * until that queue is empty, the message counts as unconfirmed (logged as
- * event=delivery_unconfirmed if the session breaks first).
+ * until it has left this host (written from that queue, and sent by the
+ * kernel, not held behind the client's closed window), the message counts
+ * as unconfirmed (logged as event=delivery_unconfirmed if the session
+ * breaks first).
  */
 void relay_await_delivery(struct relay *r, const char *p, size_t n);
 
 /*
  * The session ends: settle the last message. One whose end of data the
  * backend has, but whose final reply the client has not (it is still owed,
- * or queued unsent), is in the duplicate window of RFC 1047: the backend may
+ * or never sent, here or in the kernel), is in the duplicate window of RFC 1047: the backend may
  * hold it while the client will send it again: logged as
  * event=delivery_unconfirmed. One whose end of data has not left this host
  * yet (queued here or in the kernel) never reaches the backend: its
@@ -32,7 +34,7 @@ void relay_await_delivery(struct relay *r, const char *p, size_t n);
  */
 void relay_settle(struct relay *r, const char *reason, int graceful);
 
-/* The client's queue is empty: the last final reply was written to its socket (it is forgotten). */
+/* Has the last final reply left for the client? Then it is forgotten (no longer unconfirmed). */
 void relay_delivery_check(struct relay *r);
 
 /* Bytes for the client (a reply, relayed or our own). */

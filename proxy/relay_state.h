@@ -17,6 +17,9 @@
 #include "identity.h"
 #include "pending.h"
 
+/* The longest part of a final reply kept for event=delivery_unconfirmed's reply=. */
+#define RELAY_REPLY_LOG 200
+
 /* What the client's next bytes are. */
 enum relay_state {
 	R_CMD,		/* command lines */
@@ -55,8 +58,12 @@ struct relay_io {
 	/* Is the client's output queue above its high watermark? Then no more
 	 * commands are taken until it drains (a client that does not read). */
 	int (*client_full)(void *ctx);
-	/* Bytes queued for the client and not yet written to its socket (may be NULL). */
-	size_t (*client_unsent)(void *ctx);
+	/* Has every byte for the client up to *mark left this host (written
+	 * from our queue and sent by the kernel)? *mark 0: fix it now at
+	 * everything written so far, if nothing is queued here (else 0 is
+	 * returned and it stays 0). May be NULL: a reply counts as received
+	 * once it is queued. */
+	int (*client_sent)(void *ctx, uint64_t *mark);
 	/* Bytes for the backend that never left this host yet, queued here
 	 * or in the kernel (may be NULL: then all counts as sent). */
 	size_t (*backend_unsent)(void *ctx);
@@ -143,8 +150,10 @@ struct relay {
 	/* The message in DATA. */
 	struct data_filter df;		/* end of data and smuggling filter */
 	uint64_t msg_size;		/* bytes of it sent to the backend */
-	char *unconfirmed;		/* the last message's 2xx final reply (first line) while it may
-					 * still sit unsent in the client's queue; or NULL */
+	char unconfirmed[RELAY_REPLY_LOG + 1];	/* the last message's 2xx final reply (its first line,
+					 * cut) while the client may not have it yet; or "" */
+	uint64_t unconfirmed_mark;	/* where that reply ends in the client's byte stream (0: unknown
+					 * while it is queued here) */
 	uint64_t unconfirmed_size;	/* that message's size */
 	uint64_t after_eod;		/* bytes sent to the backend since the last end of data */
 	int settled;			/* relay_settle() ran: the session's last message is judged */

@@ -163,12 +163,17 @@ io_client_full(void *ctx)
 	return conn_full(&s->client);
 }
 
-static size_t
-io_client_unsent(void *ctx)
+static int
+io_client_sent(void *ctx, uint64_t *mark)
 {
 	struct session *s = ctx;
 
-	return conn_queued(&s->client);
+	if (*mark == 0) {
+		if (conn_queued(&s->client) > 0)
+			return 0;
+		*mark = s->client.bytes_out;
+	}
+	return conn_sent(&s->client, *mark);
 }
 
 /* Plaintext backends only: through TLS the queue holds records, not the bytes the relay counts. */
@@ -258,7 +263,7 @@ static const struct relay_io relay_io = {
 	.to_client = io_to_client,
 	.to_backend = io_to_backend,
 	.client_full = io_client_full,
-	.client_unsent = io_client_unsent,
+	.client_sent = io_client_sent,
 	.backend_unsent = io_backend_unsent,
 	.start_tls = io_start_tls,
 	.drop_backend = io_drop_backend,

@@ -9,6 +9,7 @@ The backends here are scripted: real MTAs do not stop between a message's
 end and its reply on cue."""
 import socket
 import threading
+import time
 import unittest
 
 import harness
@@ -41,6 +42,17 @@ def backend_until_dot(conn):
             return conn.read_until(b"\r\n.\r\n", timeout=30) is not None
         else:
             conn.send(b"250 2.0.0 ok\r\n")
+
+
+def send_queue(local_port, remote_port):
+    """Bytes written to the loopback socket local_port->remote_port that its
+    peer has not acknowledged (tx_queue in /proc/net/tcp), or None."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)) == (local_port, remote_port):
+                return int(fields[4].split(":")[0], 16)
+    return None
 
 
 class DeliveryWindowTest(unittest.TestCase):
@@ -96,6 +108,64 @@ class DeliveryWindowTest(unittest.TestCase):
         self.proxy.wait_log("event=delivery_unconfirmed")
         go.set()
         self.assertRegex(self.unconfirmed_lines()[0], r"size=\d+ reply=- reason=client_")
+
+    def test_a_reply_that_never_left_for_the_client_is_unconfirmed(self):
+        """The final 250 left starttlsd's queue for the kernel's, but the
+        client, which stopped reading, had closed its window: the kernel
+        never sent it. Then the client resets: the message is in the
+        duplicate window, and logged so. A reply written to a socket is not
+        a reply sent."""
+        got_body = threading.Event()
+
+        def script(conn):
+            conn.send(b"220 backend.example.test ESMTP\r\n")
+            while True:
+                line = conn.read_line(timeout=30)
+                if line is None:
+                    return
+                verb = line.split(b" ")[0].strip().upper()
+                if verb == b"EHLO":
+                    conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    conn.send(b"354 go ahead\r\n")
+                    conn.read_line(timeout=30)
+                    got_body.set()
+                    if conn.read_until(b"\r\n.\r\n", timeout=30) is not None:
+                        conn.send(b"250 2.0.0 queued as STUCK\r\n")
+                    conn.wait_closed(10)
+                    return
+                else:
+                    conn.send(b"250 2.0.0 ok\r\n")
+        self.backend = ScriptedBackend(script=script)
+        self.addCleanup(self.backend.close)
+        self.proxy = Proxy(self.backend.port)
+        self.addCleanup(self.proxy.__exit__, None, None, None)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)   # a window that closes soon
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", self.proxy.port))
+        c = Client.__new__(Client)
+        c.sock, c.buf = raw, b""
+        self.addCleanup(c.close)
+        c.reply()
+        self.assertEqual(c.cmd("EHLO a")[0], 250)
+        # From here on the client reads nothing: 500 NOOP replies fill its window.
+        c.send(b"NOOP\r\n" * 500 + b"MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n")
+        c.send(b"Subject: stuck\r\n")
+        self.assertTrue(got_body.wait(20))  # so the 354 went out before: the queue to the client is still now
+        ports = (self.proxy.port, raw.getsockname()[1])
+        before = send_queue(*ports)
+        self.assertGreater(before, 0, "the client's window should be closed")
+        c.send(b"\r\nbody\r\n.\r\n")
+        deadline = time.monotonic() + 20
+        while send_queue(*ports) <= before:     # the 250 is written, and not sent
+            self.assertLess(time.monotonic(), deadline, "the final reply never reached the kernel")
+            time.sleep(0.01)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        raw.close()     # a reset
+        self.proxy.wait_log("event=disconnect")
+        self.assertRegex("\n".join(self.unconfirmed_lines()),
+                         r"size=\d+ reply=\"?250 2\.0\.0 queued as STUCK\"? reason=client_")
 
     def stuck_backend(self, release):
         """A backend that reads nothing after its 354 until release is set,
