@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <linux/sockios.h>
 
 static void flush(struct conn *c);
@@ -614,6 +617,19 @@ conn_sent(const struct conn *c, uint64_t mark)
 	/* What the kernel took: a write in flight may not be in it yet (counted as not taken). */
 	taken = c->bytes_out - buf_pending(&c->inflight);
 	return taken >= (uint64_t)outq && taken - (uint64_t)outq >= mark;
+}
+
+int
+conn_peer_reset(const struct conn *c)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uv_os_fd_t fd;
+
+	if (c->closed || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < 1)
+		return 0;
+	return ti.tcpi_state == TCP_CLOSE;
 }
 
 size_t

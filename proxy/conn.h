@@ -173,6 +173,13 @@ size_t conn_unsent(const struct conn *c);
  */
 int conn_sent(const struct conn *c, uint64_t mark);
 
+/*
+ * Has the peer reset the connection (TCP state CLOSE), though nothing read
+ * it yet? For a connection on hold, whose reads would report it. 0 if not
+ * or if it cannot be told.
+ */
+int conn_peer_reset(const struct conn *c);
+
 /* Is the output queue full (see CONN_OUT_HIGH)? */
 int conn_full(const struct conn *c);
 

@@ -422,8 +422,7 @@ relay_init(struct relay *r, const struct listener_conf *lc, const struct relay_i
 void
 relay_stop(struct relay *r, const char *reason, int graceful)
 {
-	if (!r->stopped)
-		relay_settle(r, reason, graceful);
+	relay_finish(r, reason, graceful);
 	r->stopped = 1;
 }
 

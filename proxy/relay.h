@@ -68,7 +68,8 @@ void relay_refuse_connection(struct relay *r, const char *why);
 /*
  * The session is ending for its own reasons (reason, as its log says; with
  * graceful, queued output may still reach the client): do nothing more.
- * A message left in the duplicate window is logged (delivery_unconfirmed).
+ * A message left in the duplicate window is logged (delivery_unconfirmed);
+ * one inside DATA never completes: the backend connection is reset.
  */
 void relay_stop(struct relay *r, const char *reason, int graceful);
 

@@ -113,7 +113,7 @@ relay_settle(struct relay *r, const char *reason, int graceful)
 }
 
 void
-relay_end(struct relay *r, const char *reason, int graceful)
+relay_finish(struct relay *r, const char *reason, int graceful)
 {
 	if (r->stopped)
 		return;
@@ -124,6 +124,14 @@ relay_end(struct relay *r, const char *reason, int graceful)
 		r->io->drop_backend(r->ctx);
 	r->state = R_DONE;
 	r->stopped = 1;
+}
+
+void
+relay_end(struct relay *r, const char *reason, int graceful)
+{
+	if (r->stopped)
+		return;
+	relay_finish(r, reason, graceful);
 	r->io->end(r->ctx, reason, graceful);
 }
 

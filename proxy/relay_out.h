@@ -75,9 +75,13 @@ void relay_close(struct relay *r, const char *reason, const char *status, const 
 void relay_abort(struct relay *r, const char *reason, const char *status, const char *text);
 
 /*
- * End the session. Inside a message the backend connection is reset first,
- * so the part it has can never become a message.
+ * Stop relaying: settle the last message; inside a message reset the
+ * backend connection first, so the part it has can never become a message
+ * (and count the message aborted). The session is not told (relay_stop()).
  */
+void relay_finish(struct relay *r, const char *reason, int graceful);
+
+/* relay_finish(), then end the session. */
 void relay_end(struct relay *r, const char *reason, int graceful);
 
 /* Tell the session something to count (io->note), if it listens. */

@@ -17,6 +17,8 @@
 
 /* How long a graceful close may wait for the client to read our last words. */
 #define LINGER_MS 5000
+/* While the client is not read, how often to look whether it has reset (a gone client frees its backend). */
+#define PROBE_MS 1000
 
 #define SID(s) ((unsigned long long)(s)->id)
 
@@ -71,7 +73,7 @@ io_note(void *ctx, enum relay_note what, uint64_t n)
 static uint64_t
 earliest(const struct session *s)
 {
-	const uint64_t d[] = { s->proxy_by, s->connect_by, s->handshake_by, s->relay_by, s->session_by };
+	const uint64_t d[] = { s->proxy_by, s->connect_by, s->handshake_by, s->relay_by, s->session_by, s->probe_by };
 	uint64_t m = 0;
 	size_t i;
 
@@ -131,8 +133,13 @@ on_timer(uv_timer_t *t)
 		relay_timeout(&s->relay, 1);
 	else if (expired(s->relay_by, now))
 		relay_timeout(&s->relay, 0);
-	else
+	else if (expired(s->probe_by, now) && conn_peer_reset(&s->client))
+		session_end(s, "client_error", 0);	/* what a read would have said */
+	else {
+		if (expired(s->probe_by, now))
+			s->probe_by = now + PROBE_MS;
 		rearm(s);
+	}
 }
 
 /* --- what the relay asks of us --- */
@@ -281,9 +288,15 @@ static const struct relay_io relay_io = {
 static void
 flow(struct session *s)
 {
+	int hold = conn_full(&s->backend);
+
 	if (s->closing)
 		return;
-	conn_hold(&s->client, conn_full(&s->backend));
+	if (hold != (s->probe_by != 0))
+		log_event(LOG_DEBUG, "flow", "sid=%016llx client=%s", SID(s), hold ? "paused" : "resumed");
+	s->probe_by = hold ? (s->probe_by != 0 ? s->probe_by : uv_now(s->loop) + PROBE_MS) : 0;
+	rearm(s);
+	conn_hold(&s->client, hold);
 	conn_hold(&s->backend, conn_full(&s->client));
 	conn_bulk(&s->client, s->relaying && relay_streaming(&s->relay));
 }

@@ -70,6 +70,8 @@ struct session {
 	uint64_t handshake_by;		/* the client's TLS handshake */
 	uint64_t relay_by;		/* the relay's inactivity deadline */
 	uint64_t session_by;		/* session_timeout */
+	uint64_t probe_by;		/* while the client is not read (the backend is behind): when
+					 * to look whether it reset (unread, a reset is not reported) */
 	uint64_t armed_at;		/* when the timer fires (0: not armed) */
 };
 

@@ -7,6 +7,7 @@ reply; and nothing else is logged so.
 
 The backends here are scripted: real MTAs do not stop between a message's
 end and its reply on cue."""
+import select
 import socket
 import threading
 import time
@@ -220,6 +221,41 @@ class DeliveryWindowTest(unittest.TestCase):
             self.assertEqual(got_end, logged, "%d lines: end %s, logged %s, got %d bytes, reset %s" % (lines, got_end, logged, len(conn.received), conn.reset))
             if not got_end:
                 self.assertTrue(conn.reset, "%d lines: the backend got a FIN after part of a message" % lines)
+
+    def test_a_client_that_resets_while_it_is_not_read_is_noticed(self):
+        """The backend stops reading in DATA, so starttlsd stops reading the
+        client (its queue to the backend is full). The client then resets:
+        unread, the reset reports nothing, yet starttlsd notices within about
+        a second (not at data_timeout, here a minute), frees the session and
+        resets the backend, which never gets an end of data."""
+        release = threading.Event()
+        backend = self.stuck_backend(release)
+        proxy = Proxy(backend.port, extra_listener="data_timeout = 60s")
+        self.addCleanup(proxy.__exit__, None, None, None)
+        c = Client(proxy.port)
+        self.addCleanup(c.close)
+        up_to_data(c)
+        c.sock.setblocking(False)
+        line = b"x" * 998 + b"\r\n"
+        deadline = time.monotonic() + 60
+        while "client=paused" not in proxy.log():     # the kernel's buffers toward the backend fill first
+            self.assertLess(time.monotonic(), deadline, proxy.log())
+            try:
+                c.sock.send(line * 64)
+            except BlockingIOError:
+                select.select([], [c.sock], [], 0.2)
+        started = time.monotonic()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.sock.close()      # a reset
+        proxy.wait_log("event=disconnect", timeout=20)
+        self.assertLess(time.monotonic() - started, 10, "noticed only at a deadline")
+        self.assertRegex(proxy.log(), r"event=disconnect sid=\w+ reason=client_error")
+        release.set()
+        conn = backend.wait_conn()
+        self.assertTrue(backend.done.wait(30))
+        self.assertFalse(conn.received.endswith(b"\r\n.\r\n"))
+        self.assertTrue(conn.reset, "the backend got a FIN after part of a message")
+        self.assertNotIn("event=delivery_unconfirmed", proxy.log())
 
     def test_a_reply_that_reached_the_client_is_not_unconfirmed(self):
         """The ordinary case, ended every way a client ends: QUIT, a FIN, a reset."""

@@ -267,6 +267,24 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(self.backend.messages, [])
         self.proxy.wait_log("reason=client_closed_in_data")
 
+    def test_client_reset_mid_data_resets_the_backend(self):
+        """The same with a TCP reset from the client (read as an error, not
+        an end of input): the backend gets a reset too, never a FIN."""
+        c = self.connect()
+        c.cmd("EHLO a")
+        c.cmd("MAIL FROM:<a@b>")
+        c.cmd("RCPT TO:<c@d>")
+        c.cmd("DATA")
+        c.send(b"Subject: partial\r\n\r\nbody line\r\n")
+        harness.wait_consumed(c.sock)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        c.close()
+        conn = self.backend.conns[0]
+        self.assertTrue(self.backend.done.wait(5), "backend connection not closed")
+        self.assertTrue(conn.reset, "the backend got a FIN inside DATA")
+        self.assertNotIn(b"\r\n.\r\n", conn.received)
+        self.proxy.wait_log("reason=client_error")
+
     def test_backend_disconnect_gives_421(self):
         def script(conn):
             conn.send(b"220 hi\r\n")
