@@ -28,8 +28,9 @@ def up_to_data(c):
     assert code == 354, raw
 
 
-def backend_until_dot(conn):
-    """A backend that takes one message up to its final '.' and returns there."""
+def backend_to_data(conn):
+    """A backend with PIPELINING that says 250 to everything up to DATA,
+    then 354 and returns True there (False if the connection ended first)."""
     conn.send(b"220 backend.example.test ESMTP\r\n")
     while True:
         line = conn.read_line(timeout=30)
@@ -40,9 +41,14 @@ def backend_until_dot(conn):
             conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
         elif verb == b"DATA":
             conn.send(b"354 go ahead\r\n")
-            return conn.read_until(b"\r\n.\r\n", timeout=30) is not None
+            return True
         else:
             conn.send(b"250 2.0.0 ok\r\n")
+
+
+def backend_until_dot(conn):
+    """A backend that takes one message up to its final '.' and returns there."""
+    return backend_to_data(conn) and conn.read_until(b"\r\n.\r\n", timeout=30) is not None
 
 
 def send_queue(local_port, remote_port):
@@ -119,24 +125,13 @@ class DeliveryWindowTest(unittest.TestCase):
         got_body = threading.Event()
 
         def script(conn):
-            conn.send(b"220 backend.example.test ESMTP\r\n")
-            while True:
-                line = conn.read_line(timeout=30)
-                if line is None:
-                    return
-                verb = line.split(b" ")[0].strip().upper()
-                if verb == b"EHLO":
-                    conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
-                elif verb == b"DATA":
-                    conn.send(b"354 go ahead\r\n")
-                    conn.read_line(timeout=30)
-                    got_body.set()
-                    if conn.read_until(b"\r\n.\r\n", timeout=30) is not None:
-                        conn.send(b"250 2.0.0 queued as STUCK\r\n")
-                    conn.wait_closed(10)
-                    return
-                else:
-                    conn.send(b"250 2.0.0 ok\r\n")
+            if not backend_to_data(conn):
+                return
+            conn.read_line(timeout=30)
+            got_body.set()
+            if conn.read_until(b"\r\n.\r\n", timeout=30) is not None:
+                conn.send(b"250 2.0.0 queued as STUCK\r\n")
+            conn.wait_closed(10)
         self.backend = ScriptedBackend(script=script)
         self.addCleanup(self.backend.close)
         self.proxy = Proxy(self.backend.port)
@@ -172,22 +167,11 @@ class DeliveryWindowTest(unittest.TestCase):
         """A backend that reads nothing after its 354 until release is set,
         then everything until the end; its receive buffer is small."""
         def script(conn):
-            conn.send(b"220 backend.example.test ESMTP\r\n")
-            while True:
-                line = conn.read_line(timeout=30)
-                if line is None:
-                    return
-                verb = line.split(b" ")[0].strip().upper()
-                if verb == b"EHLO":
-                    conn.send(b"250-backend.example.test\r\n250 PIPELINING\r\n")
-                elif verb == b"DATA":
-                    conn.send(b"354 go ahead\r\n")
-                    release.wait(30)
-                    while conn._fill(5):
-                        pass
-                    return
-                else:
-                    conn.send(b"250 2.0.0 ok\r\n")
+            if not backend_to_data(conn):
+                return
+            release.wait(30)
+            while conn._fill(5):
+                pass
         backend = ScriptedBackend(script=script)
         self.addCleanup(backend.close)
         backend.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)    # inherited at accept

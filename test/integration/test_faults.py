@@ -142,6 +142,16 @@ class FaultCampaign(unittest.TestCase):
 
     # --- the ledger ---
 
+    def half_sent(self, proxy, scenario):
+        """A session inside DATA: half of a 60000-byte message sent and read by starttlsd."""
+        m = self.new_msg(proxy, scenario, size=60000)
+        s = Session(proxy.port)
+        m.port = s.port
+        self.assertTrue(s.hello() and s.envelope() and s.data())
+        s.c.send(stuffed(m.body)[:30000])
+        harness.wait_consumed(s.c.sock)
+        return m, s
+
     def new_msg(self, proxy, scenario, size=None):
         token = "F%04d-%s" % (next(self.numbers), scenario)
         size = size if size is not None else self.rng.randrange(200, 20000)
@@ -350,12 +360,7 @@ class FaultCampaign(unittest.TestCase):
         gone(s, "rst")
         # Mid-DATA: a FIN, a reset, a TLS close_notify.
         for how in ("fin", "rst", "close_notify"):
-            m = self.new_msg(proxy, "mid-data-" + how, size=60000)
-            s = Session(proxy.port)
-            m.port = s.port
-            self.assertTrue(s.hello() and s.envelope() and s.data())
-            s.c.send(stuffed(m.body)[:30000])
-            harness.wait_consumed(s.c.sock)
+            m, s = self.half_sent(proxy, "mid-data-" + how)
             if how == "close_notify":
                 s.c.sock.settimeout(5)
                 try:
@@ -485,12 +490,7 @@ class FaultCampaign(unittest.TestCase):
     def test_backend_down_and_back(self):
         shim = self.start_shim()
         proxy = self.start_proxy(shim.port)
-        m = self.new_msg(proxy, "backend-killed-mid-data", size=60000)
-        s = Session(proxy.port)
-        m.port = s.port
-        self.assertTrue(s.hello() and s.envelope() and s.data())
-        s.c.send(stuffed(m.body)[:30000])
-        harness.wait_consumed(s.c.sock)
+        m, s = self.half_sent(proxy, "backend-killed-mid-data")
         shim.stop(signal.SIGKILL)
         s.finish(m)
         s.close()
@@ -544,12 +544,7 @@ class FaultCampaign(unittest.TestCase):
         victim = self.serving_pid(proxy)
         inflight = []
         for _ in range(2):
-            m = self.new_msg(proxy, "killed-mid-data", size=60000)
-            s = Session(proxy.port)
-            m.port = s.port
-            self.assertTrue(s.hello() and s.envelope() and s.data())
-            s.c.send(stuffed(m.body)[:30000])
-            harness.wait_consumed(s.c.sock)
+            m, s = self.half_sent(proxy, "killed-mid-data")
             inflight.append((m, s))
         os.kill(victim, signal.SIGKILL)
         proxy.wait_log("event=restarted")

@@ -248,7 +248,8 @@ class SessionTest(unittest.TestCase):
         self.assertTrue(self.backend.done.wait(5))
         self.assertEqual(conn.received, (ok + "\r\nQUIT\r\n").encode())
 
-    def test_client_disconnect_mid_data_never_completes_message(self):
+    def partial_message(self):
+        """A client inside DATA, part of its message read by starttlsd."""
         c = self.connect()
         c.cmd("EHLO a")
         c.cmd("MAIL FROM:<a@b>")
@@ -256,6 +257,10 @@ class SessionTest(unittest.TestCase):
         c.cmd("DATA")
         c.send(b"Subject: partial\r\n\r\nbody line\r\n")
         harness.wait_consumed(c.sock)
+        return c
+
+    def test_client_disconnect_mid_data_never_completes_message(self):
+        c = self.partial_message()
         c.sock.shutdown(socket.SHUT_RDWR)
         c.close()
         conn = self.backend.conns[0]
@@ -270,13 +275,7 @@ class SessionTest(unittest.TestCase):
     def test_client_reset_mid_data_resets_the_backend(self):
         """The same with a TCP reset from the client (read as an error, not
         an end of input): the backend gets a reset too, never a FIN."""
-        c = self.connect()
-        c.cmd("EHLO a")
-        c.cmd("MAIL FROM:<a@b>")
-        c.cmd("RCPT TO:<c@d>")
-        c.cmd("DATA")
-        c.send(b"Subject: partial\r\n\r\nbody line\r\n")
-        harness.wait_consumed(c.sock)
+        c = self.partial_message()
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.close()
         conn = self.backend.conns[0]
