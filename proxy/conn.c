@@ -592,27 +592,34 @@ conn_reserve(struct conn *c, size_t n)
 	return 0;
 }
 
+/* Bytes written to the socket that the kernel has not sent yet (SIOCOUTQNSD: write_seq - snd_nxt, still
+ * known after a reset), or -1 if that cannot be told. */
+static int
+kernel_unsent(const struct conn *c)
+{
+	uv_os_fd_t fd;
+	int outq;
+
+	if (c->closed || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQNSD, &outq) != 0)
+		return -1;
+	return outq;
+}
+
 size_t
 conn_unsent(const struct conn *c)
 {
-	uv_os_fd_t fd;
-	int outq = 0;
+	int outq = kernel_unsent(c);
 
-	if (!c->closed && uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, SIOCOUTQNSD, &outq) != 0)
-		outq = 0;
 	return conn_queued(c) + (outq > 0 ? (size_t)outq : 0);
 }
 
 int
 conn_sent(const struct conn *c, uint64_t mark)
 {
-	uv_os_fd_t fd;
-	int outq = 0;
+	int outq = kernel_unsent(c);
 	uint64_t taken;
 
-	/* SIOCOUTQNSD: written and not yet sent (write_seq - snd_nxt: still known after a reset). */
-	if (c->closed || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQNSD, &outq) != 0 ||
-	    outq < 0)
+	if (outq < 0)
 		return 1;
 	/* What the kernel took: a write in flight may not be in it yet (counted as not taken). */
 	taken = c->bytes_out - buf_pending(&c->inflight);

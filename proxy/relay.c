@@ -423,7 +423,6 @@ void
 relay_stop(struct relay *r, const char *reason, int graceful)
 {
 	relay_finish(r, reason, graceful);
-	r->stopped = 1;
 }
 
 void

@@ -292,10 +292,11 @@ flow(struct session *s)
 
 	if (s->closing)
 		return;
-	if (hold != (s->probe_by != 0))
+	if (hold != (s->probe_by != 0)) {	/* the client's reads pause or resume */
 		log_event(LOG_DEBUG, "flow", "sid=%016llx client=%s", SID(s), hold ? "paused" : "resumed");
-	s->probe_by = hold ? (s->probe_by != 0 ? s->probe_by : uv_now(s->loop) + PROBE_MS) : 0;
-	rearm(s);
+		s->probe_by = hold ? uv_now(s->loop) + PROBE_MS : 0;
+		rearm(s);
+	}
 	conn_hold(&s->client, hold);
 	conn_hold(&s->backend, conn_full(&s->client));
 	conn_bulk(&s->client, s->relaying && relay_streaming(&s->relay));
