@@ -598,7 +598,7 @@ static int
 kernel_unsent(const struct conn *c)
 {
 	uv_os_fd_t fd;
-	int outq;
+	int outq = 0;	/* set by the kernel; valgrind does not know this ioctl writes it */
 
 	if (c->closed || uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQNSD, &outq) != 0)
 		return -1;
