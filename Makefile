@@ -51,7 +51,7 @@ FUZZ_SECONDS ?= 60
 
 # Every test: unit + integration on the normal build, the mutants (each
 # security property's code removed in turn: its tests must fail), the same
-# suite on the AddressSanitizer/UBSan build, the integration suite on the
+# suite on the AddressSanitizer/UBSan build, the unit and integration suites on the
 # ThreadSanitizer build (two workers per starttlsd), the allocation-failure
 # campaign, clang-tidy (tools/analyse), a subset under valgrind memcheck,
 # a short run of every fuzzer (FUZZ_SECONDS each; tools/run-fuzzers 600 for
@@ -61,7 +61,7 @@ test: build build-asan build-tsan build-alloc
 	tools/mutants
 	cd $(BUILD_SAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure
-	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -R integration
+	cd $(BUILD_TSAN) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -R 'unit|integration'
 	cd $(BUILD_ALLOC) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -R integration_test_alloc_faults
 	tools/analyse $(BUILD)

@@ -1,6 +1,7 @@
 /* dotstuff.c - DATA end-of-message scanner and normaliser; see dotstuff.h. */
 #include "dotstuff.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -146,21 +147,35 @@ no_blocks(struct data_filter *f, const char *in, size_t j, size_t len, size_t *s
 	return j;
 }
 
-static clean_blocks_fn *blocks_fn;	/* chosen once; data_filter_vectors() for tests */
+/*
+ * The variant in use, chosen at the first message: worker threads may
+ * reach that first message together, so the pointer is atomic (they all
+ * choose the same; a relaxed load is a plain load on x86).
+ */
+static _Atomic(clean_blocks_fn *) blocks_fn;
 
-void
-data_filter_vectors(int mode)
+/* The block scanner for a data_filter_vectors() mode. */
+static clean_blocks_fn *
+variant(int mode)
 {
-	blocks_fn = no_blocks;
+	clean_blocks_fn *fn = no_blocks;
+
 #ifdef __SSE2__
 	if (mode != 2)
-		blocks_fn = clean_blocks_sse2;
+		fn = clean_blocks_sse2;
 #endif
 #ifdef HAVE_AVX2_DISPATCH
 	__builtin_cpu_init();
 	if (mode == 0 && __builtin_cpu_supports("avx2"))
-		blocks_fn = clean_blocks_avx2;
+		fn = clean_blocks_avx2;
 #endif
+	return fn;
+}
+
+void
+data_filter_vectors(int mode)
+{
+	atomic_store_explicit(&blocks_fn, variant(mode), memory_order_relaxed);
 }
 
 /*
@@ -172,9 +187,13 @@ data_filter_vectors(int mode)
 static size_t
 clean_blocks(struct data_filter *f, const char *in, size_t j, size_t len, size_t *start, size_t *carried)
 {
-	if (blocks_fn == NULL)
-		data_filter_vectors(0);
-	return blocks_fn(f, in, j, len, start, carried);
+	clean_blocks_fn *fn = atomic_load_explicit(&blocks_fn, memory_order_relaxed);
+
+	if (fn == NULL) {
+		fn = variant(0);
+		atomic_store_explicit(&blocks_fn, fn, memory_order_relaxed);
+	}
+	return fn(f, in, j, len, start, carried);
 }
 
 void

@@ -1,4 +1,5 @@
 /* test_dotstuff.c - unit tests for proxy/dotstuff.c (the DATA filter). */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,10 +635,45 @@ test_vector_variants(void)
 	data_filter_vectors(0);
 }
 
+/* One message of clean 64-byte blocks through a fresh filter (a thread's body). */
+static void *
+filter_one(void *arg)
+{
+	char in[1024];
+	struct run *r = arg;
+
+	memset(in, 'x', sizeof(in) - 5);
+	memcpy(in + sizeof(in) - 5, "\r\n.\r\n", 5);
+	run_chunks(in, sizeof(in), 0, NULL, 0, r);
+	return NULL;
+}
+
+/*
+ * The first message of a process may reach two workers at once: choosing
+ * the vector variant then must not race (the ThreadSanitizer build runs
+ * this; it must be the process's first use of the filter).
+ */
+static void
+test_first_use_threads(void)
+{
+	pthread_t t[2];
+	struct run r[2];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&t[i], NULL, filter_one, &r[i]) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_join(t[i], NULL) == 0);
+	for (i = 0; i < 2; i++)
+		CHECK(r[i].res == DATA_END && r[i].used == 1024);
+}
+
 int
 main(void)
 {
 	int rc;
+
+	test_first_use_threads();	/* first: the variant is not chosen yet */
 
 	test_end_detection();
 	test_dot_stuffed();
