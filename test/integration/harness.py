@@ -245,6 +245,7 @@ class BackendConn:
         self.received = b""   # everything ever received
         self.closed = False
         self.reset = False    # the peer closed with a TCP reset (RST), not a FIN
+        self.lock = threading.Lock()   # one reader at a time records what recv() said
 
     def send(self, data):
         if isinstance(data, str):
@@ -258,18 +259,26 @@ class BackendConn:
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return False
-        try:
-            d = self.sock.recv(65536)
-        except ConnectionResetError:
-            self.reset, d = True, b""
-        except OSError:
-            d = b""
-        if not d:
-            self.closed = True
-            return False
-        self.buf += d
-        self.received += d
-        return True
+        # The script's thread and the test's may both wait here: the one
+        # that takes a reset from the kernel records it before the other
+        # can read the end of file that follows (else the test misses it).
+        with self.lock:
+            if self.closed:
+                return False
+            try:
+                d = self.sock.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return False    # the other reader took it
+            except ConnectionResetError:
+                self.reset, d = True, b""
+            except OSError:
+                d = b""
+            if not d:
+                self.closed = True
+                return False
+            self.buf += d
+            self.received += d
+            return True
 
     def read_line(self, timeout=10.0):
         """Next line including CRLF, or None if the peer closed."""

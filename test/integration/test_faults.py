@@ -296,6 +296,9 @@ class FaultCampaign(unittest.TestCase):
             m = self.send(proxy, fault.replace(":", "-"), size=size)
             got[fault] = m
         self.check([proxy])
+        # The shim records a connection once both its sides are over, which
+        # may come after starttlsd's session ended.
+        wait_for(lambda: len(shim.events()) == len(plan), 10, lambda: "the shim's records: %r" % shim.events())
         events = {e["fault"]: e for e in shim.events()}
         for fault in plan:
             self.assertTrue(events[fault]["reached"], events[fault])
